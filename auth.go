@@ -1,0 +1,528 @@
+package wsgate
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Authenticator verifies a connection's token and says who it belongs to.
+//
+// The gateway calls Authenticate once per handshake, before the upgrade, with
+// a ctx that carries the handshake deadline, and again when a connected
+// client refreshes its token in band. An implementation must be safe for
+// concurrent use.
+//
+// Authenticate returns an error for a bad token. The message of an *Error
+// reaches the client (with HTTP 401 during the handshake); any other error
+// reaches it as "invalid token" and is only logged. Either way the message
+// must leak nothing about the token or the keys.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*Principal, error)
+}
+
+// AuthenticatorFunc adapts an ordinary function to an Authenticator, the way
+// http.HandlerFunc adapts one to an http.Handler.
+type AuthenticatorFunc func(ctx context.Context, token string) (*Principal, error)
+
+// Authenticate calls f(ctx, token).
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	return f(ctx, token)
+}
+
+const (
+	// DefaultLeeway is the clock skew JWT accepts when JWTOptions.Leeway
+	// is zero. It applies to exp, nbf and iat, and is added to the token's
+	// expiry in Principal.Expires.
+	DefaultLeeway = 30 * time.Second
+
+	// DefaultMaxTokenSize is the size in bytes over which JWT refuses a
+	// token without parsing it, when JWTOptions.MaxTokenSize is zero.
+	DefaultMaxTokenSize = 8 << 10
+)
+
+const (
+	// minHMACKeySize is the shortest HMAC secret accepted: 256 bits, the
+	// output size of HS256.
+	minHMACKeySize = 32
+	// minRSAKeyBits is the smallest RSA modulus accepted.
+	minRSAKeyBits = 2048
+)
+
+// Messages a client sees for a refused token. They name the kind of failure
+// a well-behaved client can act on (refresh an expired token, fix a clock)
+// and nothing else.
+const (
+	msgTokenTooLarge    = "token too large"
+	msgTokenExpired     = "token expired"
+	msgTokenNotValidYet = "token not valid yet"
+	msgTokenInvalid     = "invalid token"
+)
+
+// errMissingSubject is the cause logged for a verified token without "sub".
+var errMissingSubject = fmt.Errorf("%w: sub", jwt.ErrTokenRequiredClaimMissing)
+
+// JWTOptions configures NewJWT. Its zero value is not usable: Methods, one
+// of Key and KeyFunc, and an issuer and an audience (or an explicit waiver
+// of each) are required, because golang-jwt silently skips every check whose
+// option is left empty.
+type JWTOptions struct {
+	// Methods is the exact list of "alg" values accepted, such as
+	// []string{"HS256"} or []string{"RS256", "PS256"}. Tokens with any
+	// other alg are refused before a key is looked up. "none" is refused
+	// at construction, as is an unknown name. Supported: HS256, HS384,
+	// HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+	// ES512 and EdDSA.
+	Methods []string
+
+	// Key is the static verification key. Its type must fit every method
+	// in Methods, which rules out mixing algorithm families with one key
+	// (and with it algorithm confusion, such as an RSA public key used as
+	// an HS256 secret):
+	//
+	//	[]byte            HS256, HS384, HS512 (at least 32 bytes)
+	//	*rsa.PublicKey    RS256 … PS512 (at least 2048 bits)
+	//	*ecdsa.PublicKey  ES256 (P-256), ES384 (P-384), ES512 (P-521)
+	//	ed25519.PublicKey EdDSA
+	//
+	// A []byte key is copied, so later changes to the slice have no effect.
+	// Exactly one of Key and KeyFunc must be set.
+	Key any
+
+	// KeyFunc returns the verification key for a token, for key rotation.
+	// It is called after the token's alg has been checked against Methods
+	// and before its signature is verified, with the ctx given to
+	// Authenticate, the token's "kid" header ("" when absent) and its alg.
+	// kid comes from an unverified token: treat it as untrusted input, a
+	// lookup key and nothing more. The returned key is checked as Key is
+	// (its type must fit alg); a wrong key type or an error refuses the
+	// token as "invalid token", and the error is kept for logs only.
+	KeyFunc func(ctx context.Context, kid, alg string) (any, error)
+
+	// Issuer is the required "iss" claim. It must be set unless
+	// AllowAnyIssuer is true: an empty issuer would silently turn the
+	// check off.
+	Issuer string
+	// AllowAnyIssuer accepts tokens from any issuer, or none. It cannot be
+	// combined with Issuer.
+	AllowAnyIssuer bool
+
+	// Audience is the audience that the "aud" claim must contain. It must
+	// be set unless AllowAnyAudience is true, for the same reason as
+	// Issuer.
+	Audience string
+	// AllowAnyAudience accepts tokens for any audience, or none. It cannot
+	// be combined with Audience.
+	AllowAnyAudience bool
+
+	// Leeway is the clock skew allowed when checking exp, nbf and iat. It
+	// is also added to the token's expiry in Principal.Expires. Zero means
+	// DefaultLeeway; a negative value means none.
+	Leeway time.Duration
+
+	// AllowMissingExpiration accepts tokens without an "exp" claim; their
+	// principal never expires. By default "exp" is required.
+	AllowMissingExpiration bool
+
+	// MaxTokenSize is the size in bytes over which a token is refused
+	// before it is parsed: its header and claims are JSON-decoded before
+	// the signature is checked, so an unbounded token is unbounded work
+	// for anyone. Zero means DefaultMaxTokenSize.
+	MaxTokenSize int
+
+	// Now is the clock used to check exp, nbf and iat. Nil means time.Now.
+	// It exists for tests.
+	Now func() time.Time
+}
+
+// JWT is an Authenticator that verifies JSON Web Tokens with
+// github.com/golang-jwt/jwt/v5, stricter than that library's defaults: an
+// exact list of algorithms, key types checked against them, exp, iss and
+// aud required unless waived, iat checked, strict base64, and a size cap
+// before any parsing.
+//
+// The claims are decoded into T, usually a struct embedding
+// jwt.RegisteredClaims; PT is *T and is inferred. A verified token must have
+// a non-empty "sub" claim, because per-subject limits and token refreshes
+// key on it.
+//
+// Every failure is an *Error with Status 401, Code CodeUnauthorized and one
+// of the messages "token too large", "token expired", "token not valid yet"
+// or "invalid token"; its Err holds golang-jwt's error, for logs.
+//
+// A JWT is safe for concurrent use.
+type JWT[T any, PT interface {
+	*T
+	jwt.Claims
+}] struct {
+	methods []string
+	key     any
+	keyFunc func(ctx context.Context, kid, alg string) (any, error)
+	parser  *jwt.Parser
+	leeway  time.Duration
+	maxSize int
+}
+
+// NewJWT checks opts and returns a verifier for tokens whose claims decode
+// into T:
+//
+//	v, err := wsgate.NewJWT[AppClaims](opts)
+//
+// It refuses, with an error that says why, a configuration that golang-jwt
+// would accept but that weakens verification: no Methods, "none" or an
+// unknown method, both or neither of Key and KeyFunc, an HMAC key shorter
+// than 32 bytes (an empty key verifies anything), a key whose type does not
+// fit every method, and an empty Issuer or Audience that is not explicitly
+// waived.
+func NewJWT[T any, PT interface {
+	*T
+	jwt.Claims
+}](opts JWTOptions) (*JWT[T, PT], error) {
+	if len(opts.Methods) == 0 {
+		return nil, errors.New(`wsgate: JWTOptions.Methods is empty: list the accepted algorithms, such as []string{"HS256"}`)
+	}
+	for _, alg := range opts.Methods {
+		if strings.EqualFold(alg, "none") {
+			return nil, errors.New(`wsgate: JWTOptions.Methods contains "none": unsigned tokens are never accepted`)
+		}
+		if _, ok := algFamily(alg); !ok {
+			return nil, fmt.Errorf("wsgate: JWTOptions.Methods contains unknown algorithm %q", alg)
+		}
+	}
+	switch {
+	case opts.Key != nil && opts.KeyFunc != nil:
+		return nil, errors.New("wsgate: JWTOptions sets both Key and KeyFunc: set exactly one")
+	case opts.Key == nil && opts.KeyFunc == nil:
+		return nil, errors.New("wsgate: JWTOptions sets neither Key nor KeyFunc: set exactly one")
+	}
+	key := opts.Key
+	if key != nil {
+		if hint := keyHint(key); hint != "" {
+			return nil, errors.New("wsgate: JWTOptions.Key: " + hint)
+		}
+		for _, alg := range opts.Methods {
+			if err := checkKey(alg, key); err != nil {
+				return nil, fmt.Errorf("wsgate: JWTOptions.Key: %w (one static key cannot serve several algorithm families; use KeyFunc)", err)
+			}
+		}
+		switch k := key.(type) {
+		case []byte:
+			key = slices.Clone(k)
+		case ed25519.PublicKey:
+			key = slices.Clone(k)
+		}
+	}
+	switch {
+	case opts.Issuer == "" && !opts.AllowAnyIssuer:
+		return nil, errors.New("wsgate: JWTOptions.Issuer is empty: set it, or set AllowAnyIssuer to accept any issuer")
+	case opts.Issuer != "" && opts.AllowAnyIssuer:
+		return nil, errors.New("wsgate: JWTOptions sets both Issuer and AllowAnyIssuer: set one")
+	case opts.Audience == "" && !opts.AllowAnyAudience:
+		return nil, errors.New("wsgate: JWTOptions.Audience is empty: set it, or set AllowAnyAudience to accept any audience")
+	case opts.Audience != "" && opts.AllowAnyAudience:
+		return nil, errors.New("wsgate: JWTOptions sets both Audience and AllowAnyAudience: set one")
+	case opts.MaxTokenSize < 0:
+		return nil, errors.New("wsgate: JWTOptions.MaxTokenSize is negative")
+	}
+
+	leeway := opts.Leeway
+	switch {
+	case leeway == 0:
+		leeway = DefaultLeeway
+	case leeway < 0:
+		leeway = 0
+	}
+	maxSize := opts.MaxTokenSize
+	if maxSize == 0 {
+		maxSize = DefaultMaxTokenSize
+	}
+	methods := slices.Clone(opts.Methods)
+
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods(methods),
+		jwt.WithLeeway(leeway),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
+	}
+	if !opts.AllowMissingExpiration {
+		popts = append(popts, jwt.WithExpirationRequired())
+	}
+	if opts.Issuer != "" {
+		popts = append(popts, jwt.WithIssuer(opts.Issuer))
+	}
+	if opts.Audience != "" {
+		popts = append(popts, jwt.WithAudience(opts.Audience))
+	}
+	if opts.Now != nil {
+		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+	}
+
+	return &JWT[T, PT]{
+		methods: methods,
+		key:     key,
+		keyFunc: opts.KeyFunc,
+		parser:  jwt.NewParser(popts...),
+		leeway:  leeway,
+		maxSize: maxSize,
+	}, nil
+}
+
+// Authenticate verifies token and returns its principal: Subject is the
+// "sub" claim, Expires the "exp" claim plus the leeway (zero without exp),
+// Claims the decoded *T and RawClaims the claims JSON exactly as signed.
+//
+// A token over the size limit is refused before it is parsed. Claims are
+// checked only once the signature is verified, so "token expired" and "token
+// not valid yet" are said only of genuine tokens whose sole fault is their
+// time window; every other failure is "invalid token".
+func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	if len(token) > v.maxSize {
+		return nil, tokenError(msgTokenTooLarge,
+			fmt.Errorf("wsgate: token of %d bytes is over the %d-byte limit", len(token), v.maxSize))
+	}
+	claims := PT(new(T))
+	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx))
+	if err != nil {
+		return nil, classifyTokenError(err)
+	}
+	if !parsed.Valid {
+		return nil, tokenError(msgTokenInvalid, jwt.ErrTokenUnverifiable)
+	}
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, err)
+	}
+	if sub == "" {
+		return nil, tokenError(msgTokenInvalid, errMissingSubject)
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, err)
+	}
+	var expires time.Time
+	if exp != nil {
+		expires = exp.Add(v.leeway)
+	}
+	// The parser accepted exactly three segments, so the payload is the
+	// second; decoding it again gives the JSON that was signed.
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	raw, err := v.parser.DecodeSegment(payload)
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, err)
+	}
+	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+}
+
+// keyfunc returns the key function handed to golang-jwt. It runs after the
+// alg has been checked against the allowed list and before the signature is
+// verified, so everything it reads from the token is untrusted.
+func (v *JWT[T, PT]) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		alg := t.Method.Alg()
+		if !slices.Contains(v.methods, alg) {
+			return nil, errors.New("wsgate: algorithm not allowed")
+		}
+		fam, _ := algFamily(alg)
+		if !methodFits(t.Method, fam) {
+			return nil, fmt.Errorf("wsgate: %s is registered with an unexpected implementation %T", alg, t.Method)
+		}
+		key := v.key
+		if v.keyFunc != nil {
+			kid := ""
+			if raw, ok := t.Header["kid"]; ok {
+				s, ok := raw.(string)
+				if !ok {
+					return nil, errors.New("wsgate: kid header is not a string")
+				}
+				kid = s
+			}
+			k, err := v.keyFunc(ctx, kid, alg)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		if err := checkKey(alg, key); err != nil {
+			return nil, fmt.Errorf("wsgate: %w", err)
+		}
+		return key, nil
+	}
+}
+
+// tokenError is the error every refusal of a token is.
+func tokenError(msg string, cause error) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: msg, Err: cause}
+}
+
+// classifyTokenError turns a golang-jwt error into the client's answer.
+// golang-jwt validates claims only after the signature, and joins every
+// failed claim check into one error; "expired" or "not valid yet" is said
+// only when that is the one thing wrong.
+func classifyTokenError(err error) *Error {
+	if !errors.Is(err, jwt.ErrTokenInvalidClaims) {
+		return tokenError(msgTokenInvalid, err)
+	}
+	var expired, early, other bool
+	walkErrors(err, func(leaf error) {
+		switch leaf {
+		case jwt.ErrTokenInvalidClaims:
+		case jwt.ErrTokenExpired:
+			expired = true
+		case jwt.ErrTokenNotValidYet:
+			early = true
+		default:
+			other = true
+		}
+	})
+	switch {
+	case other || expired == early:
+		return tokenError(msgTokenInvalid, err)
+	case expired:
+		return tokenError(msgTokenExpired, err)
+	default:
+		return tokenError(msgTokenNotValidYet, err)
+	}
+}
+
+// walkErrors calls f for every error in err's tree that wraps nothing.
+func walkErrors(err error, f func(error)) {
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, f)
+		}
+	case interface{ Unwrap() error }:
+		if inner := u.Unwrap(); inner != nil {
+			walkErrors(inner, f)
+			return
+		}
+		f(err)
+	default:
+		if err != nil {
+			f(err)
+		}
+	}
+}
+
+// keyFamily is a kind of verification key.
+type keyFamily int
+
+const (
+	familyHMAC keyFamily = iota + 1
+	familyRSA
+	familyECDSA
+	familyEdDSA
+)
+
+// algFamily reports the key family alg needs, and whether alg is supported.
+// It is a switch rather than a lookup in golang-jwt's registry, which any
+// imported package can change.
+func algFamily(alg string) (keyFamily, bool) {
+	switch alg {
+	case "HS256", "HS384", "HS512":
+		return familyHMAC, true
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		return familyRSA, true
+	case "ES256", "ES384", "ES512":
+		return familyECDSA, true
+	case "EdDSA":
+		return familyEdDSA, true
+	}
+	return 0, false
+}
+
+// methodFits reports whether the signing method golang-jwt picked for a
+// token is the implementation family expects.
+func methodFits(m jwt.SigningMethod, fam keyFamily) bool {
+	switch m.(type) {
+	case *jwt.SigningMethodHMAC:
+		return fam == familyHMAC
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
+		return fam == familyRSA
+	case *jwt.SigningMethodECDSA:
+		return fam == familyECDSA
+	case *jwt.SigningMethodEd25519:
+		return fam == familyEdDSA
+	}
+	return false
+}
+
+// ecdsaCurve is the curve an ES* algorithm is defined over.
+func ecdsaCurve(alg string) elliptic.Curve {
+	switch alg {
+	case "ES256":
+		return elliptic.P256()
+	case "ES384":
+		return elliptic.P384()
+	case "ES512":
+		return elliptic.P521()
+	}
+	return nil
+}
+
+// checkKey reports why key cannot verify alg, or nil when it can. Its
+// messages name types and sizes, never key material.
+func checkKey(alg string, key any) error {
+	fam, ok := algFamily(alg)
+	if !ok {
+		return fmt.Errorf("unknown algorithm %q", alg)
+	}
+	switch fam {
+	case familyHMAC:
+		k, ok := key.([]byte)
+		if !ok {
+			return fmt.Errorf("%s needs a []byte secret, not %T", alg, key)
+		}
+		if len(k) < minHMACKeySize {
+			return fmt.Errorf("%s secret is %d bytes; at least %d are required", alg, len(k), minHMACKeySize)
+		}
+	case familyRSA:
+		k, ok := key.(*rsa.PublicKey)
+		if !ok || k == nil {
+			return fmt.Errorf("%s needs an *rsa.PublicKey, not %T", alg, key)
+		}
+		if k.N == nil || k.N.BitLen() < minRSAKeyBits {
+			return fmt.Errorf("%s key is under %d bits", alg, minRSAKeyBits)
+		}
+	case familyECDSA:
+		k, ok := key.(*ecdsa.PublicKey)
+		if !ok || k == nil {
+			return fmt.Errorf("%s needs an *ecdsa.PublicKey, not %T", alg, key)
+		}
+		if want := ecdsaCurve(alg); k.Curve == nil || k.Curve != want {
+			return fmt.Errorf("%s needs a key on %s", alg, want.Params().Name)
+		}
+	case familyEdDSA:
+		k, ok := key.(ed25519.PublicKey)
+		if !ok {
+			return fmt.Errorf("%s needs an ed25519.PublicKey, not %T", alg, key)
+		}
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("%s key is %d bytes, not %d", alg, len(k), ed25519.PublicKeySize)
+		}
+	}
+	return nil
+}
+
+// keyHint explains the usual mistakes in a static key: a private key where
+// the public one belongs, or an HMAC secret as a string.
+func keyHint(key any) string {
+	switch key.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
+		return fmt.Sprintf("%T is a private key; pass its public key (the Public method)", key)
+	case string:
+		return "an HMAC secret must be a []byte, not a string"
+	}
+	return ""
+}

@@ -1,0 +1,268 @@
+// Command nestport is the NestJS WebSocket gateway of the README ported to
+// wsgate, line for line, and made safer: the origin is checked before the
+// cookie is read, a bad token is refused with 401 before any upgrade, and
+// every event goes through guards and exception filters.
+//
+// Run it with no configuration at all:
+//
+//	go run ./examples/nestport
+//
+// It then generates an HS256 key, prints a ready token and a snippet to
+// paste into the browser console of http://127.0.0.1:8080/.
+//
+// Configuration, all from the environment:
+//
+//	ADDR                          listen address (default 127.0.0.1:8080)
+//	FRONTEND_HOST                 the one allowed browser origin (default http://<ADDR>)
+//	JWT_SECRET                    HS256 key, at least 32 bytes (default: generated and printed)
+//	JWT_LEEWAY                    clock-skew leeway, a Go duration (default: wsgate's, 30s)
+//	JWT_ISSUER, JWT_AUDIENCE      the iss and aud tokens must carry (default: not checked, as the NestJS original)
+//	WS_READ_LIMIT                 largest message in bytes (default 65536); larger closes with 1009
+//	WS_EVENTS_PER_SECOND          per-connection event rate (default 50); negative turns it off
+//	WS_EVENT_BURST                per-connection burst (default 100)
+//	WS_MAX_RATE_VIOLATIONS        rate-limited events in a row before close 1008 (default 50)
+//	WS_MAX_MALFORMED              malformed frames before close 1008 (default 10)
+//	WS_OUTBOUND_QUEUE             frames queued per connection before close 1013 (default 256)
+//	WS_WRITE_TIMEOUT              one write's limit, a duration (default 10s); past it close 1013
+//	WS_PING_INTERVAL, WS_PONG_TIMEOUT  keepalive, durations (defaults 25s, 20s)
+//	WS_MAX_CONNECTIONS            gateway-wide cap, 503 past it (default 10000)
+//	WS_MAX_CONNECTIONS_PER_SUBJECT    per-subject cap, 429 past it (default 64)
+//	WS_HANDLER_CONCURRENCY        events handled at once per connection (default 1: in order)
+//	SHUTDOWN_TIMEOUT              how long SIGINT/SIGTERM waits for handlers (default 10s)
+//
+// Events (the fixture the black-box tests rely on):
+//
+//	xyz     guarded and filtered; acks {"received": <data>, "sub": "<sub>"} and emits xyz with the same payload
+//	health  Public; acks {"ok": true}
+//	admin   needs claim role == "admin"; acks {"ok": true}
+//	fail    fails with message "xyz failed", code XYZ_FAILED
+//	crash   panics; the filter chain answers "Internal server error"
+//
+// On SIGINT or SIGTERM it stops accepting connections, closes the open ones
+// with 1001 after their running handlers finish, and exits with status 0.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wsgate/wsgate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "nestport:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(out, nil))
+	gw, err := newGateway(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, cfg, gw, out)
+}
+
+// serve serves gw on ln until ctx is done, then shuts down: the gateway
+// first (close 1001 after running handlers finish), then the server.
+func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway, out io.Writer) error {
+	srv := &http.Server{
+		Handler: newMux(gw),
+		// The bytes before ServeHTTP are the server's to bound: without
+		// this a client that sends its headers slowly holds a
+		// connection forever.
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at ws://%s/ws, allowed origin %s)\n", ln.Addr(), ln.Addr(), cfg.frontendHost)
+	if cfg.generatedSecret {
+		printQuickStart(out, cfg, ln.Addr().String())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	// http.Server.Shutdown does not touch hijacked (WebSocket)
+	// connections: shut the gateway down first, then the server.
+	fmt.Fprintln(out, "nestport shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	gwErr := gw.Shutdown(sctx)
+	srvErr := srv.Shutdown(sctx)
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return errors.Join(gwErr, srvErr)
+}
+
+// newMux mounts the gateway at /ws and a page at / whose console can run
+// the quick-start snippet from an allowed origin.
+func newMux(gw *wsgate.Gateway) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/ws", gw)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>nestport</title><p>nestport is running. Open the console and paste the snippet it printed.</p>\n")
+	})
+	return mux
+}
+
+// printQuickStart prints a token for the generated key and a snippet that
+// sets it as the cookie and talks to the gateway.
+func printQuickStart(out io.Writer, cfg config, addr string) {
+	token, err := mintToken(cfg, "demo-user", "admin", time.Hour)
+	if err != nil {
+		fmt.Fprintln(out, "cannot mint a demo token:", err)
+		return
+	}
+	fmt.Fprintf(out, `
+No JWT_SECRET was set, so a key was generated for this run.
+A token for sub "demo-user" with role "admin", valid for one hour:
+
+  %s
+
+Open http://%s/ in a browser and paste into its console:
+
+  document.cookie = "access_token=%s; path=/; SameSite=Lax";
+  const ws = new WebSocket("ws://%s/ws");
+  ws.onmessage = (m) => console.log(m.data);
+  ws.onopen = () => ws.send(JSON.stringify({event: "xyz", data: {hello: "world"}, id: 1}));
+
+`, token, addr, token, addr)
+}
+
+// mintToken signs a token the port accepts; the quick start and the tests
+// use it.
+func mintToken(cfg config, sub, role string, ttl time.Duration) (string, error) {
+	now := time.Now()
+	claims := appClaims{
+		Role: role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   sub,
+			Issuer:    cfg.issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	if cfg.audience != "" {
+		claims.Audience = jwt.ClaimStrings{cfg.audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(cfg.secret)
+}
+
+// config is the port's configuration, read from the environment.
+type config struct {
+	addr            string
+	frontendHost    string
+	secret          []byte
+	generatedSecret bool
+	leeway          time.Duration
+	issuer          string
+	audience        string
+	shutdownTimeout time.Duration
+	limits          wsgate.Options // only the limit fields are used
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		addr:            getenv("ADDR"),
+		frontendHost:    getenv("FRONTEND_HOST"),
+		secret:          []byte(getenv("JWT_SECRET")),
+		issuer:          getenv("JWT_ISSUER"),
+		audience:        getenv("JWT_AUDIENCE"),
+		shutdownTimeout: 10 * time.Second,
+	}
+	if cfg.addr == "" {
+		cfg.addr = "127.0.0.1:8080"
+	}
+	if cfg.frontendHost == "" {
+		cfg.frontendHost = "http://" + cfg.addr
+	}
+	if len(cfg.secret) == 0 {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return cfg, err
+		}
+		cfg.secret = []byte(hex.EncodeToString(key))
+		cfg.generatedSecret = true
+	}
+	p := envParser{getenv: getenv}
+	p.duration("JWT_LEEWAY", &cfg.leeway)
+	p.duration("SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout)
+	l := &cfg.limits
+	p.int64("WS_READ_LIMIT", &l.ReadLimit)
+	p.float("WS_EVENTS_PER_SECOND", &l.EventsPerSecond)
+	p.int("WS_EVENT_BURST", &l.EventBurst)
+	p.int("WS_MAX_RATE_VIOLATIONS", &l.MaxRateViolations)
+	p.int("WS_MAX_MALFORMED", &l.MaxMalformedFrames)
+	p.int("WS_OUTBOUND_QUEUE", &l.OutboundQueue)
+	p.duration("WS_WRITE_TIMEOUT", &l.WriteTimeout)
+	p.duration("WS_PING_INTERVAL", &l.PingInterval)
+	p.duration("WS_PONG_TIMEOUT", &l.PongTimeout)
+	p.int("WS_MAX_CONNECTIONS", &l.MaxConnections)
+	p.int("WS_MAX_CONNECTIONS_PER_SUBJECT", &l.MaxConnectionsPerSubject)
+	p.int("WS_HANDLER_CONCURRENCY", &l.HandlerConcurrency)
+	return cfg, p.err
+}
+
+// envParser parses optional variables, keeping the first error.
+type envParser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *envParser) parse(name string, set func(string) error) {
+	v := p.getenv(name)
+	if v == "" || p.err != nil {
+		return
+	}
+	if err := set(v); err != nil {
+		p.err = fmt.Errorf("%s=%q: %w", name, v, err)
+	}
+}
+
+func (p *envParser) duration(name string, dst *time.Duration) {
+	p.parse(name, func(v string) (err error) { *dst, err = time.ParseDuration(v); return err })
+}
+
+func (p *envParser) int(name string, dst *int) {
+	p.parse(name, func(v string) (err error) { *dst, err = strconv.Atoi(v); return err })
+}
+
+func (p *envParser) int64(name string, dst *int64) {
+	p.parse(name, func(v string) (err error) { *dst, err = strconv.ParseInt(v, 10, 64); return err })
+}
+
+func (p *envParser) float(name string, dst *float64) {
+	p.parse(name, func(v string) (err error) { *dst, err = strconv.ParseFloat(v, 64); return err })
+}

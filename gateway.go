@@ -1,0 +1,246 @@
+// Package wsgate is an embeddable gateway for authenticated WebSocket
+// connections: what NestJS's @WebSocketGateway gives a TypeScript team,
+// done the way Go code is written and safe by default.
+//
+// A Gateway is an http.Handler. Mounted on a path of an existing server, it
+// checks the request's Origin against one origin policy (which also answers
+// CORS), finds and verifies the connection's token before upgrading (a bad
+// one gets an HTTP status, never a socket), runs connect guards, upgrades,
+// and then dispatches named JSON events to handlers through guard chains
+// and exception-filter chains, with acknowledgements and emits.
+//
+// The way a connection travels, top to bottom:
+//
+//	HTTP request ─► origin policy ─► token extraction ─► JWT verification ─► connect guards
+//	  ─► WebSocket upgrade ─► session: read loop ─► decode envelope ─► route by event name
+//	  ─► gateway guards ─► handler guards ─► handler ─► ack / emit ─► write queue ─► socket
+//	                               (any error) ─► handler filters ─► gateway filters ─► default filter
+package wsgate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+	"github.com/rs/cors"
+)
+
+// Gateway serves WebSocket connections on one path. Create it with New,
+// register handlers with Handle or On, and mount it on a mux. A Gateway is
+// safe for concurrent use; several can live in one process.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	origins *originPolicy
+	cors    http.Handler
+	accept  websocket.AcceptOptions
+	frames  framePool
+
+	routesMu sync.Mutex // serialises registrations
+	routes   atomic.Pointer[map[string]*route]
+
+	admission admission // connection counts, live sessions, the shutdown flag
+	connsMu   sync.Mutex
+	conns     map[*Conn]struct{}
+}
+
+// New returns a gateway configured by opts. It refuses a configuration
+// that would be unsafe without saying so: cookie authentication with no
+// allowed origin (any site could open connections with your users' cookies)
+// unless InsecureAllowAnyOrigin is set, and malformed origins.
+func New(opts Options) (*Gateway, error) {
+	opts = opts.withDefaults()
+	origins, err := newOriginPolicy(opts.Origins, opts.OriginFunc, opts.InsecureAllowAnyOrigin)
+	if err != nil {
+		return nil, err
+	}
+	if origins.empty() && usesAmbientToken(opts.TokenSources) {
+		return nil, errors.New("wsgate: cookie authentication needs Options.Origins (or OriginFunc): " +
+			"without an origin allow-list any web site could connect with your users' cookies; " +
+			"set InsecureAllowAnyOrigin only for local development")
+	}
+	for _, src := range opts.TokenSources {
+		if src.Extract == nil {
+			return nil, fmt.Errorf("wsgate: token source %q has no Extract function", src.Name)
+		}
+	}
+	if opts.AllowAnonymous && opts.Authenticator == nil {
+		return nil, errors.New("wsgate: AllowAnonymous needs an Authenticator: without one every connection is anonymous already")
+	}
+	g := &Gateway{
+		opts:    opts,
+		log:     opts.Logger,
+		origins: origins,
+		conns:   make(map[*Conn]struct{}),
+	}
+	g.admission.init(opts.MaxConnections, opts.MaxConnectionsPerSubject)
+	empty := map[string]*route{}
+	g.routes.Store(&empty)
+	g.cors = cors.New(cors.Options{
+		AllowOriginFunc:  origins.allowed,
+		AllowCredentials: true,
+	}).Handler(http.HandlerFunc(upgradeRequired))
+	g.accept = websocket.AcceptOptions{
+		// Our origin policy has already run; the library's own check
+		// would let a same-host origin of any scheme through.
+		InsecureSkipVerify: true,
+		Subprotocols:       subprotocols(opts),
+		CompressionMode:    websocket.CompressionDisabled,
+	}
+	return g, nil
+}
+
+// ServeHTTP runs the handshake pipeline and, when it succeeds, the
+// connection's session until it ends. Every refusal is an HTTP status with a
+// JSON body {"status":"error","message":…,"code":…}, answered before any
+// upgrade.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	origin, err := g.checkOrigin(r)
+	if err != nil {
+		writeRefusal(w, err)
+		return
+	}
+	if !isUpgradeRequest(r) {
+		g.cors.ServeHTTP(w, r) // preflights and plain CORS requests
+		return
+	}
+	if err := checkUpgradeRequest(r); err != nil {
+		writeRefusal(w, err)
+		return
+	}
+	if g.admission.closing() {
+		writeRefusal(w, errShuttingDown)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
+	defer cancel()
+	principal, err := g.authenticate(ctx, r, origin)
+	if err == nil {
+		err = g.runConnectGuards(ctx, r, principal)
+	}
+	if err == nil && ctx.Err() != nil {
+		err = errHandshakeTimeout
+	}
+	if err != nil {
+		writeRefusal(w, err)
+		return
+	}
+
+	ticket, err := g.admission.admit(principal)
+	if err != nil {
+		writeRefusal(w, err)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &g.accept)
+	if err != nil {
+		ticket.release()
+		g.log.Debug("wsgate: upgrade failed", slog.Any("error", err))
+		return
+	}
+	g.serve(newConn(g, ws, r, principal, ticket))
+}
+
+// Shutdown stops the gateway gracefully: new handshakes are refused with
+// 503, events that arrive are answered with UNAVAILABLE, in-flight handlers
+// finish and their answers are sent, and then every connection is closed
+// with 1001. When ctx is done first, the handlers' contexts are cancelled
+// and the connections closed at once. Shutdown returns when every
+// connection and every goroutine of the gateway is gone (handlers must
+// honour their context for that), with ctx's error if it expired.
+//
+// http.Server.Shutdown does not touch hijacked connections: call both, the
+// gateway's first. See the README.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.admission.close()
+	for _, c := range g.snapshot() {
+		c.drain()
+	}
+	done := make(chan struct{})
+	go func() {
+		g.admission.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, c := range g.snapshot() {
+		c.abort()
+	}
+	<-done
+	return ctx.Err()
+}
+
+// Broadcast emits an event to every open connection. The payload is encoded
+// once. It never blocks: a connection whose queue is full is closed with
+// 1013 and the others are unaffected.
+func (g *Gateway) Broadcast(event string, data any) error {
+	b, err := appendEvent(nil, event, data)
+	if err != nil {
+		return fmt.Errorf("wsgate: broadcast %q: %w", event, err)
+	}
+	f := &frame{b: b, shared: true}
+	for _, c := range g.snapshot() {
+		_ = c.send(f, false)
+	}
+	return nil
+}
+
+// Len returns the number of open connections.
+func (g *Gateway) Len() int {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	return len(g.conns)
+}
+
+func (g *Gateway) track(c *Conn) {
+	g.connsMu.Lock()
+	g.conns[c] = struct{}{}
+	g.connsMu.Unlock()
+}
+
+func (g *Gateway) untrack(c *Conn) {
+	g.connsMu.Lock()
+	delete(g.conns, c)
+	g.connsMu.Unlock()
+}
+
+func (g *Gateway) snapshot() []*Conn {
+	g.connsMu.Lock()
+	defer g.connsMu.Unlock()
+	out := make([]*Conn, 0, len(g.conns))
+	for c := range g.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (g *Gateway) lookup(event []byte) *route {
+	return (*g.routes.Load())[string(event)]
+}
+
+func usesAmbientToken(sources []TokenSource) bool {
+	for _, s := range sources {
+		if s.Ambient {
+			return true
+		}
+	}
+	return false
+}
+
+func subprotocols(opts Options) []string {
+	out := append([]string(nil), opts.Subprotocols...)
+	for _, s := range opts.TokenSources {
+		if s.Subprotocol != "" {
+			out = append(out, s.Subprotocol)
+		}
+	}
+	return out
+}

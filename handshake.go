@@ -1,0 +1,185 @@
+package wsgate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Refusals of the handshake. Each is an *Error whose Status is the HTTP
+// answer; none says more than a client needs.
+var (
+	errOriginNotAllowed = &Error{Status: http.StatusForbidden, Code: CodeOriginRefused, Message: "origin not allowed"}
+	errOriginRequired   = &Error{Status: http.StatusForbidden, Code: CodeOriginRefused, Message: "origin required"}
+	errMissingToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing token"}
+	errInvalidToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid token"}
+	errDuplicateToken   = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "ambiguous token"}
+	errShuttingDown     = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "shutting down"}
+	errHandshakeTimeout = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "handshake timed out"}
+	errBadHandshake     = &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "bad WebSocket handshake"}
+	errUpgradeRequired  = &Error{Status: http.StatusUpgradeRequired, Code: CodeUpgradeNeeded, Message: "WebSocket upgrade required"}
+)
+
+// retryAfterSeconds is sent with every 503 and 429.
+const retryAfterSeconds = "5"
+
+// checkOrigin applies the origin policy to any request that carries an
+// Origin, before any credential is read. It returns the origin ("" when
+// absent and allowed to be).
+func (g *Gateway) checkOrigin(r *http.Request) (string, error) {
+	values := r.Header.Values("Origin")
+	switch {
+	case len(values) > 1:
+		return "", errOriginNotAllowed
+	case len(values) == 0:
+		if !g.opts.AllowMissingOrigin && isUpgradeRequest(r) {
+			return "", errOriginRequired
+		}
+		return "", nil
+	case !g.origins.allowed(values[0]):
+		return "", errOriginNotAllowed
+	}
+	return values[0], nil
+}
+
+// authenticate finds the token and verifies it. It returns a nil principal
+// for an anonymous connection.
+func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin string) (*Principal, error) {
+	if g.opts.Authenticator == nil {
+		return nil, nil
+	}
+	token, src, err := g.findToken(r)
+	switch {
+	case errors.Is(err, ErrNoToken):
+		if g.opts.AllowAnonymous {
+			return nil, nil
+		}
+		return nil, errMissingToken
+	case errors.Is(err, ErrDuplicateCookie):
+		return nil, errDuplicateToken
+	case err != nil:
+		return nil, errInvalidToken
+	}
+	if src.Ambient && origin == "" {
+		// A cookie rides along with any request a browser makes; only
+		// an allowed Origin proves the page asking is ours.
+		return nil, errOriginRequired
+	}
+	p, err := g.opts.Authenticator.Authenticate(ctx, token)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errHandshakeTimeout
+		}
+		g.log.Debug("wsgate: token refused", slog.String("source", src.Name), slog.Any("error", err))
+		if e, ok := asError(err); ok && e.Status == http.StatusUnauthorized {
+			return nil, e
+		}
+		return nil, errInvalidToken
+	}
+	if p == nil {
+		return nil, errInvalidToken
+	}
+	return p, nil
+}
+
+// findToken tries the token sources in order; the first that finds
+// anything, or fails for another reason than ErrNoToken, decides.
+func (g *Gateway) findToken(r *http.Request) (string, TokenSource, error) {
+	for _, src := range g.opts.TokenSources {
+		token, err := src.Extract(r)
+		if errors.Is(err, ErrNoToken) {
+			continue
+		}
+		return token, src, err
+	}
+	return "", TokenSource{}, ErrNoToken
+}
+
+// runConnectGuards runs the connect guards with a Context that has the
+// request and the principal but no connection or event.
+func (g *Gateway) runConnectGuards(ctx context.Context, r *http.Request, p *Principal) error {
+	if len(g.opts.ConnectGuards) == 0 {
+		return nil
+	}
+	c := &Context{ctx: ctx, gw: g, req: r, principal: p}
+	err := runGuards(c, g.opts.ConnectGuards)
+	if err == nil {
+		return nil
+	}
+	if e, ok := asError(err); ok {
+		if e.Status == 0 {
+			e = &Error{Status: http.StatusForbidden, Message: e.Message, Code: e.Code, Data: e.Data, Err: e}
+		}
+		return e
+	}
+	g.log.Error("wsgate: connect guard failed", slog.Any("error", err))
+	return errInternal
+}
+
+// isUpgradeRequest reports whether r asks for a WebSocket upgrade.
+func isUpgradeRequest(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// checkUpgradeRequest checks what the WebSocket library would refuse with
+// a plain-text answer, so that the client gets our JSON instead.
+func checkUpgradeRequest(r *http.Request) error {
+	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) ||
+		r.Header.Get("Sec-WebSocket-Version") != "13" ||
+		len(r.Header.Values("Sec-WebSocket-Key")) != 1 {
+		return errBadHandshake
+	}
+	return nil
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgradeRequired answers a plain (non-upgrade) request that passed the
+// origin policy and CORS.
+func upgradeRequired(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Upgrade", "websocket")
+	writeRefusal(w, errUpgradeRequired)
+}
+
+// writeRefusal answers a refused handshake with err's status and a JSON
+// body. An error that is not an *Error is answered as an internal error.
+func writeRefusal(w http.ResponseWriter, err error) {
+	e, ok := asError(err)
+	if !ok {
+		e = errInternal
+	}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusForbidden
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	switch status {
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="wsgate"`)
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		h.Set("Retry-After", retryAfterSeconds)
+	}
+	body, merr := json.Marshal(errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data})
+	if merr != nil {
+		body, _ = json.Marshal(errorBody{Status: "error", Message: e.Message, Code: e.Code})
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,176 @@
+package wsgate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// HandlerFunc handles one event. Its result is the ack's data when the
+// message carries an id, and is discarded otherwise. A returned error goes
+// through the filter chain.
+//
+// HandlerFunc is the raw form: it reads the payload itself from c.Data. Use
+// On to bind the payload into a Go type.
+type HandlerFunc func(c *Context) (any, error)
+
+// HandlerOptions configure one handler: what NestJS says with @UseGuards,
+// @UseFilters and metadata decorators.
+type HandlerOptions struct {
+	// Guards run after the gateway's guards, in order.
+	Guards []Guard
+	// Filters run before the gateway's filters, in order.
+	Filters []Filter
+	// Public marks the handler as reachable without authentication: the
+	// Authenticated guard lets its requests through.
+	Public bool
+	// Metadata is read by guards through Context.Metadata, the way NestJS
+	// guards read handler metadata through the Reflector.
+	Metadata map[string]any
+}
+
+// Validator is implemented by input types that check themselves. On calls
+// Validate after binding and before the handler; a failure is a client
+// error (VALIDATION_FAILED with the error's text as the message, or the
+// *Error returned as it is), never an internal one.
+type Validator interface {
+	Validate() error
+}
+
+// route is a registered handler with its chains resolved once, at
+// registration, so that dispatch does no work to assemble them.
+type route struct {
+	name    string
+	handler HandlerFunc
+	opts    HandlerOptions
+	guards  []Guard  // gateway guards, then handler guards
+	filters []Filter // handler filters, then gateway filters
+}
+
+// Handle registers h for event. It panics if the event is already
+// registered, its name is empty, too long, or begins with "$" (reserved for
+// the protocol), as http.ServeMux does for a bad pattern: these are
+// programming errors. Handlers may be registered while the gateway serves.
+func (g *Gateway) Handle(event string, h HandlerFunc, opts *HandlerOptions) {
+	if h == nil {
+		panic("wsgate: nil handler for event " + event)
+	}
+	if err := checkEventName(event); err != nil {
+		panic(err)
+	}
+	r := &route{name: event, handler: h}
+	if opts != nil {
+		r.opts = *opts
+	}
+	r.guards = concat(g.opts.Guards, r.opts.Guards)
+	r.filters = concat(r.opts.Filters, g.opts.Filters)
+
+	g.routesMu.Lock()
+	defer g.routesMu.Unlock()
+	old := *g.routes.Load()
+	if _, dup := old[event]; dup {
+		panic("wsgate: event " + event + " registered twice")
+	}
+	next := make(map[string]*route, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[event] = r
+	g.routes.Store(&next)
+}
+
+// On registers a typed handler for event: the message's data is decoded
+// into In with encoding/json (absent data leaves In its zero value), checked
+// by In's Validate method if it has one, and the handler's Out is the ack.
+// Data that does not decode is answered with INVALID_DATA. See Handle for
+// the rules on event names.
+func On[In, Out any](g *Gateway, event string, fn func(c *Context, in In) (Out, error), opts *HandlerOptions) {
+	g.Handle(event, Bind(fn), opts)
+}
+
+// Bind adapts a typed handler into a HandlerFunc, as On does.
+func Bind[In, Out any](fn func(c *Context, in In) (Out, error)) HandlerFunc {
+	return func(c *Context) (any, error) {
+		var in In
+		if len(c.data) > 0 {
+			if err := json.Unmarshal(c.data, &in); err != nil {
+				return nil, invalidData(err)
+			}
+		}
+		if err := validate(&in); err != nil {
+			return nil, err
+		}
+		return fn(c, in)
+	}
+}
+
+// validate calls Validate on in (or on the value it points to) if the type
+// has the method.
+func validate[In any](in *In) error {
+	var v Validator
+	switch x := any(in).(type) {
+	case Validator:
+		v = x
+	default:
+		if y, ok := any(*in).(Validator); ok {
+			v = y
+		}
+	}
+	if v == nil {
+		return nil
+	}
+	err := v.Validate()
+	if err == nil {
+		return nil
+	}
+	if e, ok := asError(err); ok {
+		return e
+	}
+	return &Error{Code: CodeValidation, Message: err.Error(), Err: err}
+}
+
+// invalidData turns a decoding error into a client error that names the
+// offending field, when there is one, and nothing of the Go types.
+func invalidData(err error) *Error {
+	e := &Error{Code: CodeInvalidData, Message: "invalid data", Err: err}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		e.Data = map[string]string{"field": te.Field, "expected": jsonKind(te.Type.Kind().String())}
+	}
+	return e
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "number"
+	case kind == "bool":
+		return "boolean"
+	case kind == "slice", kind == "array":
+		return "array"
+	case kind == "struct", kind == "map":
+		return "object"
+	}
+	return kind
+}
+
+func checkEventName(event string) error {
+	switch {
+	case event == "":
+		return errors.New("wsgate: empty event name")
+	case len(event) > maxEventNameLen:
+		return fmt.Errorf("wsgate: event name longer than %d bytes", maxEventNameLen)
+	case event[0] == '$':
+		return fmt.Errorf("wsgate: event %q: names beginning with $ are reserved", event)
+	}
+	return nil
+}
+
+// concat returns a new slice holding a then b, so that later appends to
+// either cannot alias the other.
+func concat[T any](a, b []T) []T {
+	out := make([]T, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
+}

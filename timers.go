@@ -1,0 +1,106 @@
+package wsgate
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The connection's clocks: keepalive pings, the token's expiry and the
+// periodic revalidation. Each is a time.AfterFunc timer, so an idle
+// connection holds no goroutine for them; a timer's work registers with
+// c.bg (enter) so the session waits for it before it reports the end.
+
+func newStoppedTimer(f func()) *time.Timer {
+	t := time.AfterFunc(math.MaxInt64, f)
+	t.Stop()
+	return t
+}
+
+func (c *Conn) startTimers() {
+	o := &c.gw.opts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o.PingInterval > 0 {
+		c.pingTimer = time.AfterFunc(o.PingInterval, c.keepalive)
+	}
+	c.armExpiryLocked(c.Principal())
+	if o.Revalidate != nil && c.Principal() != nil {
+		c.revalTimer = time.AfterFunc(o.RevalidateInterval, c.revalidate)
+	}
+}
+
+func (c *Conn) stopTimersLocked() {
+	for _, t := range []*time.Timer{c.pingTimer, c.expiryTimer, c.revalTimer, c.writeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// armExpiryLocked (re)starts the clock that closes the connection with 4001
+// when p's authentication runs out. c.mu held.
+func (c *Conn) armExpiryLocked(p *Principal) {
+	if c.expiryTimer != nil {
+		c.expiryTimer.Stop()
+		c.expiryTimer = nil
+	}
+	if p == nil || p.Expires.IsZero() || c.ended {
+		return
+	}
+	c.expiryTimer = time.AfterFunc(time.Until(p.Expires), func() {
+		c.closeWith(StatusTokenExpired, "token expired")
+	})
+}
+
+// keepalive pings the peer and drops it if no pong comes within
+// PongTimeout. While a handler runs on the read loop (the default, in-order
+// mode) no pong can be read, so that round is skipped.
+func (c *Conn) keepalive() {
+	if !c.enter() {
+		return
+	}
+	defer c.bg.Done()
+	o := &c.gw.opts
+	if c.slots != nil || c.active.Load() == 0 {
+		ctx, cancel := context.WithTimeout(c.ctx, o.PongTimeout)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil && c.ctx.Err() == nil && ctx.Err() != nil && (c.slots != nil || c.active.Load() == 0) {
+			c.fail(websocket.StatusAbnormalClosure, "ping timeout")
+			return
+		}
+	}
+	c.mu.Lock()
+	if !c.ended && c.pingTimer != nil {
+		c.pingTimer.Reset(o.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// revalidate asks the application whether the connection may go on.
+func (c *Conn) revalidate() {
+	if !c.enter() {
+		return
+	}
+	defer c.bg.Done()
+	o := &c.gw.opts
+	ctx, cancel := context.WithTimeout(c.ctx, o.ConnectTimeout)
+	err := protect(func() error { return o.Revalidate(ctx, c) })
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.gw.log.Info("wsgate: connection revoked", slog.String("conn", c.id), slog.Any("error", err))
+			c.closeWith(websocket.StatusPolicyViolation, "revoked")
+		}
+		return
+	}
+	c.mu.Lock()
+	if !c.ended && c.revalTimer != nil {
+		c.revalTimer.Reset(o.RevalidateInterval)
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,138 @@
+package wsgate
+
+import (
+	"encoding/json"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// Wire protocol v1, server to client (see the README):
+//
+//	{"event":"<name>","data":<any JSON>}                                     emit
+//	{"id":<integer>,"data":<any JSON>}                                       ack: success
+//	{"id":<integer>,"error":{"status":"error","message":"…","code":"…"}}     ack: failure
+//	{"event":"exception","data":{"status":"error","message":"…","code":"…"}} failure without id
+//
+// Frames are built by appending into pooled buffers, so the per-message path
+// allocates only what encoding/json needs for the payload itself.
+
+// ExceptionEvent is the event that carries the failure of a message sent
+// without an id, in the shape of NestJS's BaseWsExceptionFilter.
+const ExceptionEvent = "exception"
+
+// errorBody is the error object of an error ack or an exception event.
+type errorBody struct {
+	Status  string      `json:"status"`
+	Message string      `json:"message"`
+	Code    string      `json:"code,omitempty"`
+	Data    any         `json:"data,omitempty"`
+	Cause   *errorCause `json:"cause,omitempty"`
+}
+
+// errorCause echoes what the client sent, when Options.IncludeCause is set.
+type errorCause struct {
+	Pattern string          `json:"pattern"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// frame is one outbound text message. Frames from the pool go back to it
+// once written; a shared frame (a broadcast) is written to many connections
+// and never pooled.
+type frame struct {
+	b      []byte
+	shared bool
+}
+
+// maxPooledFrame keeps a rare huge frame from pinning memory in the pool.
+const maxPooledFrame = 64 << 10
+
+type framePool struct{ pool sync.Pool }
+
+func (p *framePool) get() *frame {
+	if f, ok := p.pool.Get().(*frame); ok {
+		f.b = f.b[:0]
+		return f
+	}
+	return &frame{b: make([]byte, 0, 512)}
+}
+
+func (p *framePool) put(f *frame) {
+	if f.shared || cap(f.b) > maxPooledFrame {
+		return
+	}
+	p.pool.Put(f)
+}
+
+func appendEvent(b []byte, event string, data any) ([]byte, error) {
+	b = append(b, `{"event":`...)
+	b = appendString(b, event)
+	b = append(b, `,"data":`...)
+	b, err := appendJSON(b, data)
+	return append(b, '}'), err
+}
+
+func appendAck(b []byte, id int64, data any) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"data":`...)
+	b, err := appendJSON(b, data)
+	return append(b, '}'), err
+}
+
+// appendErrorFrame appends an error ack when hasID is set and an exception
+// event otherwise.
+func appendErrorFrame(b []byte, id int64, hasID bool, e *Error, cause *errorCause) ([]byte, error) {
+	body := errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data, Cause: cause}
+	if hasID {
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, `,"error":`...)
+	} else {
+		b = append(b, `{"event":"`+ExceptionEvent+`","data":`...)
+	}
+	b, err := appendJSON(b, body)
+	return append(b, '}'), err
+}
+
+// appendJSON appends v as JSON. Raw JSON is appended as it is once checked.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case json.RawMessage:
+		if v == nil {
+			return append(b, "null"...), nil
+		}
+		if !json.Valid(v) {
+			return b, &json.SyntaxError{}
+		}
+		return append(b, v...), nil
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, enc...), nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// rawOrNull returns data as raw JSON, null when absent.
+func rawOrNull(data []byte) json.RawMessage {
+	if data == nil {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(data)
+}
