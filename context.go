@@ -124,8 +124,8 @@ func (c *Context) ReplyError(err error) error {
 		cause = &errorCause{Pattern: c.event, Data: rawOrNull(c.data)}
 	}
 	f := c.gw.frames.get()
-	var err2 error
-	if f.b, err2 = appendErrorFrame(f.b, c.id, c.hasID, e, cause); err2 != nil {
+	var merr error
+	if f.b, merr = appendErrorFrame(f.b, c.id, c.hasID, e, cause); merr != nil {
 		// The error's Data did not marshal: send the error without it.
 		f.b, _ = appendErrorFrame(f.b[:0], c.id, c.hasID, &Error{Message: e.Message, Code: e.Code}, nil)
 	}

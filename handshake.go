@@ -2,6 +2,7 @@ package wsgate
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -116,6 +117,11 @@ func (g *Gateway) runConnectGuards(ctx context.Context, r *http.Request, p *Prin
 		}
 		return e
 	}
+	if ctx.Err() != nil {
+		// The guard gave up on the handshake's deadline (typically
+		// returning ctx.Err()): that is a timeout, not an internal error.
+		return errHandshakeTimeout
+	}
 	g.log.Error("wsgate: connect guard failed", slog.Any("error", err))
 	return errInternal
 }
@@ -128,9 +134,12 @@ func isUpgradeRequest(r *http.Request) bool {
 // checkUpgradeRequest checks what the WebSocket library would refuse with
 // a plain-text answer, so that the client gets our JSON instead.
 func checkUpgradeRequest(r *http.Request) error {
+	keys := r.Header.Values("Sec-WebSocket-Key")
 	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) ||
-		r.Header.Get("Sec-WebSocket-Version") != "13" ||
-		len(r.Header.Values("Sec-WebSocket-Key")) != 1 {
+		r.Header.Get("Sec-WebSocket-Version") != "13" || len(keys) != 1 {
+		return errBadHandshake
+	}
+	if key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(key) != 16 {
 		return errBadHandshake
 	}
 	return nil

@@ -108,7 +108,8 @@ type Options struct {
 	// An event over the rate is answered with RATE_LIMITED and not
 	// handled; MaxRateViolations of them in a row close the connection
 	// with 1008. Defaults 50/s, burst 100, 50 violations. A negative
-	// EventsPerSecond turns the limit off.
+	// EventsPerSecond turns the limit off; a negative MaxRateViolations
+	// keeps answering RATE_LIMITED and never closes.
 	EventsPerSecond   float64
 	EventBurst        int
 	MaxRateViolations int

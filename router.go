@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -82,7 +83,8 @@ func (g *Gateway) Handle(event string, h HandlerFunc, opts *HandlerOptions) {
 
 // On registers a typed handler for event: the message's data is decoded
 // into In with encoding/json (absent data leaves In its zero value), checked
-// by In's Validate method if it has one, and the handler's Out is the ack.
+// by In's Validate method if it has one (for a pointer In left nil, on the
+// zero value it points to), and the handler's Out is the ack.
 // Data that does not decode is answered with INVALID_DATA. See Handle for
 // the rules on event names.
 func On[In, Out any](g *Gateway, event string, fn func(c *Context, in In) (Out, error), opts *HandlerOptions) {
@@ -119,6 +121,16 @@ func validate[In any](in *In) error {
 	}
 	if v == nil {
 		return nil
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		// A pointer input that absent or null data left nil: validate
+		// the zero value it would point to instead of calling a method on
+		// nil (a panic, for a value receiver). The handler still gets nil.
+		zero, ok := reflect.New(rv.Type().Elem()).Interface().(Validator)
+		if !ok {
+			return nil
+		}
+		v = zero
 	}
 	err := v.Validate()
 	if err == nil {

@@ -146,7 +146,7 @@ func (c *Conn) dispatch(f *frame) bool {
 		env, _ := decodeEnvelope(f.b)
 		c.answerError(env.ID, env.HasID, errRateLimited)
 		g.frames.put(f)
-		if c.violations >= g.opts.MaxRateViolations {
+		if g.opts.MaxRateViolations >= 0 && c.violations >= g.opts.MaxRateViolations {
 			c.closeWith(websocket.StatusPolicyViolation, "rate limit exceeded")
 			return false
 		}
@@ -173,15 +173,23 @@ func (c *Conn) dispatch(f *frame) bool {
 		g.frames.put(f)
 		return true
 	}
+	// Count the event as active before looking at draining: drain sets
+	// draining before it looks at active, so either it sees this event
+	// and leaves the close to handled, or this sees draining. Checked the
+	// other way round, a handler could start after the 1001 close was
+	// decided and its answer be dropped.
+	c.active.Add(1)
 	if c.draining.Load() {
 		c.answerError(env.ID, env.HasID, errShuttingDown)
 		g.frames.put(f)
+		c.handled()
 		return true
 	}
 	rt := g.lookup(env.Event)
 	if rt == nil {
 		c.answerError(env.ID, env.HasID, errUnknownEvent)
 		g.frames.put(f)
+		c.handled()
 		return true
 	}
 
@@ -189,7 +197,6 @@ func (c *Conn) dispatch(f *frame) bool {
 		ctx: c.ctx, gw: g, conn: c, req: c.req, principal: c.Principal(),
 		route: rt, event: rt.name, data: env.Data, id: env.ID, hasID: env.HasID,
 	}
-	c.active.Add(1)
 	if c.slots == nil {
 		c.handle(ctx)
 		g.frames.put(f)

@@ -1,0 +1,887 @@
+package wsgate_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/wsgatetest"
+)
+
+// Helpers shared by events_test.go, guards_test.go and filters_test.go. Their
+// names start with "ev" so that they stay clear of other test files.
+
+// evKey is the HMAC key of the authenticated gateways of these tests.
+var evKey = []byte("events-guards-filters-test-key-0123456789")
+
+const (
+	evIssuer   = "https://auth.example.com"
+	evAudience = "gateway-tests"
+	evWait     = 5 * time.Second
+)
+
+// evClaims is the claims type of the authenticated gateways: role is a
+// string or an array of strings.
+type evClaims struct {
+	jwt.RegisteredClaims
+	Role   any    `json:"role,omitempty"`
+	Tenant string `json:"tenant,omitempty"`
+}
+
+var evSigner = wsgatetest.Signer{Key: evKey, Issuer: evIssuer, Audience: evAudience}
+
+// evQuietLogger discards the gateway's logs (internal errors are logged on
+// purpose by many of these tests).
+func evQuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// evLog is a log sink safe for the gateway's goroutines and the test's.
+type evLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *evLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *evLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *evLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// evNew returns a gateway for opts, served in memory. Clients need no Origin
+// header; a nil Logger discards the logs.
+func evNew(t *testing.T, opts wsgate.Options) (*wsgate.Gateway, *wsgatetest.Server) {
+	t.Helper()
+	opts.AllowMissingOrigin = true
+	if opts.Logger == nil {
+		opts.Logger = evQuietLogger()
+	}
+	gw, err := wsgate.New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return gw, wsgatetest.NewServer(t, gw)
+}
+
+// evAuthOptions returns options with JWT authentication from an
+// Authorization header.
+func evAuthOptions(t *testing.T) wsgate.Options {
+	t.Helper()
+	v, err := wsgate.NewJWT[evClaims](wsgate.JWTOptions{
+		Methods: []string{"HS256"}, Key: evKey, Issuer: evIssuer, Audience: evAudience,
+	})
+	if err != nil {
+		t.Fatalf("NewJWT: %v", err)
+	}
+	return wsgate.Options{
+		Authenticator: v,
+		TokenSources:  []wsgate.TokenSource{wsgate.BearerToken()},
+	}
+}
+
+// evBearer returns the header that authenticates as subject with extra
+// claims.
+func evBearer(t *testing.T, subject string, extra map[string]any) http.Header {
+	t.Helper()
+	return http.Header{"Authorization": {"Bearer " + evSigner.Token(t, subject, extra)}}
+}
+
+// evDialAs dials as subject; an empty subject dials anonymously.
+func evDialAs(t *testing.T, srv *wsgatetest.Server, subject string, extra map[string]any) *wsgatetest.Client {
+	t.Helper()
+	if subject == "" {
+		return srv.Dial(wsgatetest.DialOptions{})
+	}
+	return srv.Dial(wsgatetest.DialOptions{Header: evBearer(t, subject, extra)})
+}
+
+// evWantError fails the test unless ack is an error with code (and, when
+// message is not empty, that message).
+func evWantError(t *testing.T, ack *wsgatetest.Ack, code, message string) {
+	t.Helper()
+	if ack.OK() {
+		t.Fatalf("request %d: got success %s, want error %s", ack.ID, ack.Data, code)
+	}
+	if ack.Error.Status != "error" || ack.Error.Code != code || (message != "" && ack.Error.Message != message) {
+		t.Fatalf("request %d: got error %+v, want code %q message %q", ack.ID, *ack.Error, code, message)
+	}
+}
+
+// evWantOK fails the test unless ack is a success, and returns its data.
+func evWantOK(t *testing.T, ack *wsgatetest.Ack) string {
+	t.Helper()
+	if !ack.OK() {
+		t.Fatalf("request %d: got error %+v, want success", ack.ID, *ack.Error)
+	}
+	return string(ack.Data)
+}
+
+// evRaw is a client that sees the server's frames exactly as sent.
+type evRaw struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func evDialRaw(t *testing.T, srv *wsgatetest.Server, header http.Header) *evRaw {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), evWait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, srv.URL+"/", &websocket.DialOptions{
+		HTTPClient: srv.HTTPClient(),
+		HTTPHeader: header,
+	})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &evRaw{t: t, ws: ws}
+}
+
+func (r *evRaw) send(frame string) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), evWait)
+	defer cancel()
+	if err := r.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		r.t.Fatalf("send %s: %v", frame, err)
+	}
+}
+
+// read returns the next frame the server sent.
+func (r *evRaw) read() string {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), evWait)
+	defer cancel()
+	_, b, err := r.ws.Read(ctx)
+	if err != nil {
+		r.t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+// closeAndDrain closes the connection normally and returns every frame
+// that arrived before the close.
+func (r *evRaw) closeAndDrain() []string {
+	r.t.Helper()
+	var frames []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, b, err := r.ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			frames = append(frames, string(b))
+		}
+	}()
+	_ = r.ws.Close(websocket.StatusNormalClosure, "")
+	select {
+	case <-done:
+	case <-time.After(evWait):
+		_ = r.ws.CloseNow()
+		<-done
+		r.t.Fatal("the connection did not close")
+	}
+	return frames
+}
+
+// evRecv waits for a value on ch.
+func evRecv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(evWait):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// evRecorder records what ran, in order, from any goroutine.
+type evRecorder struct {
+	mu    sync.Mutex
+	steps []string
+}
+
+func (r *evRecorder) add(step string) {
+	r.mu.Lock()
+	r.steps = append(r.steps, step)
+	r.mu.Unlock()
+}
+
+func (r *evRecorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.steps, ",")
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+type evPoint struct {
+	X     int    `json:"x"`
+	Y     int    `json:"y"`
+	Label string `json:"label"`
+}
+
+type evSum struct {
+	Sum   int    `json:"sum"`
+	Label string `json:"label"`
+}
+
+func TestEventTypedHandler(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	var calls sync.WaitGroup
+	var mu sync.Mutex
+	var seen []evPoint
+	wsgate.On(gw, "add", func(c *wsgate.Context, in evPoint) (evSum, error) {
+		mu.Lock()
+		seen = append(seen, in)
+		mu.Unlock()
+		calls.Done()
+		return evSum{Sum: in.X + in.Y, Label: in.Label}, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	calls.Add(1)
+	ack := c.Request("add", map[string]any{"x": 2, "y": 40, "label": "answer"})
+	var got evSum
+	if err := ack.Decode(&got); err != nil || !ack.OK() {
+		t.Fatalf("ack %+v: %v", ack, err)
+	}
+	if got != (evSum{Sum: 42, Label: "answer"}) {
+		t.Fatalf("ack data = %+v, want sum 42 label answer", got)
+	}
+
+	// Absent data: the handler gets the zero value.
+	calls.Add(1)
+	r := evDialRaw(t, srv, nil)
+	r.send(`{"event":"add","id":5}`)
+	if f := r.read(); f != `{"id":5,"data":{"sum":0,"label":""}}` {
+		t.Fatalf("ack of a request without data = %s", f)
+	}
+	// null data too.
+	calls.Add(1)
+	r.send(`{"event":"add","data":null,"id":6}`)
+	if f := r.read(); f != `{"id":6,"data":{"sum":0,"label":""}}` {
+		t.Fatalf("ack of a request with null data = %s", f)
+	}
+	calls.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[1] != (evPoint{}) || seen[2] != (evPoint{}) {
+		t.Fatalf("handler inputs = %+v", seen)
+	}
+}
+
+func TestEventWithoutIDGetsNoAck(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	ran := make(chan string, 1)
+	wsgate.On(gw, "note", func(c *wsgate.Context, in string) (string, error) {
+		_, hasID := c.ID()
+		if hasID {
+			t.Errorf("ID() reports an id for a message without one")
+		}
+		ran <- in
+		return "result that must not be sent", nil
+	}, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+
+	r := evDialRaw(t, srv, nil)
+	r.send(`{"event":"note","data":"hello"}`)
+	if got := evRecv(t, ran, "the handler"); got != "hello" {
+		t.Fatalf("handler got %q", got)
+	}
+	r.send(`{"event":"ping","id":9}`)
+	// Events are handled in order: the next frame must be ping's ack.
+	if f := r.read(); f != `{"id":9,"data":"pong"}` {
+		t.Fatalf("first frame after a fire-and-forget message = %s, want the ping ack", f)
+	}
+}
+
+func TestEventRawHandler(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	type seen struct {
+		event string
+		data  string
+		id    int64
+		hasID bool
+	}
+	got := make(chan seen, 2)
+	gw.Handle("raw", func(c *wsgate.Context) (any, error) {
+		id, hasID := c.ID()
+		got <- seen{c.Event(), string(c.Data()), id, hasID}
+		return json.RawMessage(`{"echo":` + string(c.Data()) + `}`), nil
+	}, nil)
+
+	r := evDialRaw(t, srv, nil)
+	r.send(`{"event":"raw","data":{ "b" : [1, 2.5, "x"] },"id":77}`)
+	if f := r.read(); f != `{"id":77,"data":{"echo":{ "b" : [1, 2.5, "x"] }}}` {
+		t.Fatalf("ack = %s", f)
+	}
+	s := evRecv(t, got, "the handler")
+	if s.event != "raw" || s.data != `{ "b" : [1, 2.5, "x"] }` || s.id != 77 || !s.hasID {
+		t.Fatalf("handler saw %+v", s)
+	}
+
+	r.send(`{"event":"raw"}`)
+	s = evRecv(t, got, "the handler")
+	if s.data != "" || s.hasID {
+		t.Fatalf("handler of a message without data or id saw %+v", s)
+	}
+}
+
+func TestEventHandlerEmits(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	wsgate.On(gw, "shout", func(c *wsgate.Context, in string) (bool, error) {
+		if err := c.Emit("shouted", strings.ToUpper(in)); err != nil {
+			return false, err
+		}
+		if err := c.Conn().Emit("shouted-conn", in+"!"); err != nil {
+			return false, err
+		}
+		return true, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	if data := evWantOK(t, c.Request("shout", "hey")); data != "true" {
+		t.Fatalf("ack data = %s", data)
+	}
+	var s string
+	if err := c.WaitEvent("shouted").Decode(&s); err != nil || s != "HEY" {
+		t.Fatalf("shouted = %q, %v", s, err)
+	}
+	if err := c.WaitEvent("shouted-conn").Decode(&s); err != nil || s != "hey!" {
+		t.Fatalf("shouted-conn = %q, %v", s, err)
+	}
+
+	// Fire and forget: the emit still arrives.
+	c.Emit("shout", "again")
+	if err := c.WaitEvent("shouted").Decode(&s); err != nil || s != "AGAIN" {
+		t.Fatalf("shouted = %q, %v", s, err)
+	}
+}
+
+func TestEventMalformedFrame(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	calls := 0
+	var mu sync.Mutex
+	gw.Handle("echo", func(c *wsgate.Context) (any, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return c.Data(), nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	// Not JSON at all: no id to answer, so an exception event.
+	c.SendText(`this is not json`)
+	if ex := c.WaitException(); ex.Status != "error" || ex.Code != wsgate.CodeBadRequest {
+		t.Fatalf("exception = %+v, want BAD_REQUEST", ex)
+	}
+	// Broken after a readable id: an error ack for that id.
+	c.SendText(`{"id":41,"event":"echo","data":{"a":`)
+	evWantError(t, c.WaitAck(41), wsgate.CodeBadRequest, "")
+
+	// The connection stays up and works.
+	if data := evWantOK(t, c.Request("echo", []int{1, 2})); data != "[1,2]" {
+		t.Fatalf("echo after malformed frames = %s", data)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("handler ran %d times, want once (never for a malformed frame)", calls)
+	}
+}
+
+func TestEventUnknown(t *testing.T) {
+	t.Parallel()
+	for _, includeCause := range []bool{false, true} {
+		gw, srv := evNew(t, wsgate.Options{IncludeCause: includeCause})
+		gw.Handle("known", func(c *wsgate.Context) (any, error) { return "ok", nil }, nil)
+		r := evDialRaw(t, srv, nil)
+
+		const name = "zq-unknown-event-8f3c1a"
+		r.send(`{"event":"` + name + `","data":"payload-7d2e","id":3}`)
+		f := r.read()
+		if strings.Contains(f, name) || strings.Contains(f, "zq-unknown") {
+			t.Fatalf("IncludeCause=%v: answer echoes the event name: %s", includeCause, f)
+		}
+		var ack struct {
+			ID    *int64               `json:"id"`
+			Error wsgatetest.ErrorBody `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(f), &ack); err != nil || ack.ID == nil || *ack.ID != 3 ||
+			ack.Error.Code != wsgate.CodeUnknownEvent || ack.Error.Status != "error" {
+			t.Fatalf("IncludeCause=%v: answer = %s, want an UNKNOWN_EVENT error ack for id 3", includeCause, f)
+		}
+
+		r.send(`{"event":"` + name + `"}`)
+		f = r.read()
+		if strings.Contains(f, name) || !strings.Contains(f, `"event":"exception"`) || !strings.Contains(f, wsgate.CodeUnknownEvent) {
+			t.Fatalf("IncludeCause=%v: answer without id = %s", includeCause, f)
+		}
+
+		// Still up.
+		r.send(`{"event":"known","id":4}`)
+		if f := r.read(); f != `{"id":4,"data":"ok"}` {
+			t.Fatalf("known event after an unknown one = %s", f)
+		}
+	}
+}
+
+type evCount struct {
+	Count  int    `json:"count"`
+	Name   string `json:"name"`
+	Strict bool   `json:"strict"`
+}
+
+func TestEventInvalidData(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	ran := false
+	var mu sync.Mutex
+	wsgate.On(gw, "count", func(c *wsgate.Context, in evCount) (int, error) {
+		mu.Lock()
+		ran = true
+		mu.Unlock()
+		return in.Count, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	ack := c.Request("count", map[string]any{"count": "seven"})
+	evWantError(t, ack, wsgate.CodeInvalidData, "")
+	var data map[string]string
+	if err := json.Unmarshal(ack.Error.Data, &data); err != nil {
+		t.Fatalf("error data %s: %v", ack.Error.Data, err)
+	}
+	if data["field"] != "count" || data["expected"] != "number" || len(data) != 2 {
+		t.Fatalf("error data = %v, want field count, expected number", data)
+	}
+	whole, _ := json.Marshal(ack.Error)
+	for _, leak := range []string{"int", "string", "evCount", "wsgate_test", "Go ", "unmarshal"} {
+		if strings.Contains(string(whole), leak) {
+			t.Fatalf("error %s names Go types (%q)", whole, leak)
+		}
+	}
+
+	ack = c.Request("count", map[string]any{"strict": "yes"})
+	evWantError(t, ack, wsgate.CodeInvalidData, "")
+	if string(ack.Error.Data) != `{"expected":"boolean","field":"strict"}` {
+		t.Fatalf("error data = %s", ack.Error.Data)
+	}
+	// Data of the wrong JSON type altogether.
+	evWantError(t, c.Request("count", []int{1}), wsgate.CodeInvalidData, "")
+	// Without an id: an exception event.
+	c.Emit("count", "nope")
+	if ex := c.WaitException(); ex.Code != wsgate.CodeInvalidData {
+		t.Fatalf("exception = %+v", ex)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ran {
+		t.Fatal("handler ran on data that does not bind")
+	}
+}
+
+type evSignup struct {
+	Email string `json:"email"`
+}
+
+func (s evSignup) Validate() error {
+	switch {
+	case s.Email == "":
+		return errors.New("email is required")
+	case s.Email == "taken@example.com":
+		return &wsgate.Error{Code: "EMAIL_TAKEN", Message: "email already registered", Data: map[string]string{"email": s.Email}}
+	}
+	return nil
+}
+
+// evPtrValidated validates through a pointer receiver.
+type evPtrValidated struct {
+	N int `json:"n"`
+}
+
+func (v *evPtrValidated) Validate() error {
+	if v.N < 0 {
+		return errors.New("n must not be negative")
+	}
+	return nil
+}
+
+func TestEventValidate(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	var mu sync.Mutex
+	calls := 0
+	wsgate.On(gw, "signup", func(c *wsgate.Context, in evSignup) (string, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return "welcome " + in.Email, nil
+	}, nil)
+	wsgate.On(gw, "ptr", func(c *wsgate.Context, in evPtrValidated) (int, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return in.N, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("signup", map[string]string{}), wsgate.CodeValidation, "email is required")
+	// Absent data is validated too.
+	evWantError(t, c.Request("signup", nil), wsgate.CodeValidation, "email is required")
+
+	ack := c.Request("signup", map[string]string{"email": "taken@example.com"})
+	evWantError(t, ack, "EMAIL_TAKEN", "email already registered")
+	if string(ack.Error.Data) != `{"email":"taken@example.com"}` {
+		t.Fatalf("error data = %s", ack.Error.Data)
+	}
+
+	evWantError(t, c.Request("ptr", map[string]int{"n": -1}), wsgate.CodeValidation, "n must not be negative")
+
+	mu.Lock()
+	if calls != 0 {
+		t.Fatalf("handler ran %d times on invalid input", calls)
+	}
+	mu.Unlock()
+
+	if data := evWantOK(t, c.Request("signup", map[string]string{"email": "a@example.com"})); data != `"welcome a@example.com"` {
+		t.Fatalf("valid signup = %s", data)
+	}
+	if data := evWantOK(t, c.Request("ptr", map[string]int{"n": 3})); data != "3" {
+		t.Fatalf("valid ptr = %s", data)
+	}
+}
+
+func TestEventPointerInput(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	// Value-receiver Validate on a pointer input.
+	wsgate.On(gw, "signup", func(c *wsgate.Context, in *evSignup) (string, error) {
+		if in == nil {
+			return "nil", nil
+		}
+		return in.Email, nil
+	}, nil)
+	// Pointer-receiver Validate, with a valid zero value.
+	wsgate.On(gw, "ptr", func(c *wsgate.Context, in *evPtrValidated) (string, error) {
+		if in == nil {
+			return "nil", nil
+		}
+		return fmt.Sprint(in.N), nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	// Absent or null data leaves the pointer nil; its zero value is
+	// validated instead of a method being called on nil.
+	evWantError(t, c.Request("signup", nil), wsgate.CodeValidation, "email is required")
+	c.SendText(`{"event":"signup","id":100}`)
+	evWantError(t, c.WaitAck(100), wsgate.CodeValidation, "email is required")
+	if data := evWantOK(t, c.Request("signup", map[string]string{"email": "p@example.com"})); data != `"p@example.com"` {
+		t.Fatalf("signup = %s", data)
+	}
+	if data := evWantOK(t, c.Request("ptr", nil)); data != `"nil"` {
+		t.Fatalf("ptr without data = %s", data)
+	}
+	evWantError(t, c.Request("ptr", map[string]int{"n": -2}), wsgate.CodeValidation, "n must not be negative")
+	if data := evWantOK(t, c.Request("ptr", map[string]int{"n": 2})); data != `"2"` {
+		t.Fatalf("ptr = %s", data)
+	}
+}
+
+func TestEventEnvelopeStrictness(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{MaxMalformedFrames: -1})
+	var mu sync.Mutex
+	calls := 0
+	gw.Handle("x", func(c *wsgate.Context) (any, error) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		return "handled", nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	// Frames whose id cannot be read: an exception event.
+	for _, frame := range []string{
+		`{"Event":"x"}`,
+		`{"event":"x","event":"x"}`,
+		`{"event":"x"}{}`,
+		`{"event":"x"} {"event":"x"}`,
+		`{"event":"x","id":-1}`,
+		`{"event":"x","id":1.5}`,
+		`{"event":"x","id":1e2}`,
+		`{"event":"x","id":"7"}`,
+		`{"event":"x","id":9007199254740992}`,
+		`{"event":"x","DATA":1}`,
+		`{"event":""}`,
+		`{"event":"x","data":1,"extra":true}`,
+		`["x"]`,
+	} {
+		c.SendText(frame)
+		if ex := c.WaitException(); ex.Code != wsgate.CodeBadRequest {
+			t.Fatalf("%s: exception %+v, want BAD_REQUEST", frame, ex)
+		}
+	}
+	// Frames with a readable id: an error ack for it.
+	for id, frame := range map[int64]string{
+		101: `{"Event":"x","id":101}`,
+		102: `{"event":"x","id":102,"event":"x"}`,
+		103: `{"event":"x","id":103}{}`,
+		104: `{"event":"x","id":104,"data":1,"data":2}`,
+		105: `{"id":105,"event":"x","Data":1}`,
+	} {
+		c.SendText(frame)
+		evWantError(t, c.WaitAck(id), wsgate.CodeBadRequest, "")
+	}
+	// The largest id is fine, and the connection is still up.
+	c.SendText(`{"event":"x","id":9007199254740991}`)
+	if data := evWantOK(t, c.WaitAck(1<<53-1)); data != `"handled"` {
+		t.Fatalf("ack = %s", data)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("handler ran %d times, want once (only for the valid frame)", calls)
+	}
+	if p := c.Pending(); len(p) != 0 {
+		t.Fatalf("unexpected events: %+v", p)
+	}
+}
+
+func TestEventRegistrationPanics(t *testing.T) {
+	t.Parallel()
+	gw, err := wsgate.New(wsgate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := func(c *wsgate.Context) (any, error) { return nil, nil }
+	gw.Handle("taken", h, nil)
+
+	mustPanic := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s: no panic", name)
+			}
+		}()
+		f()
+	}
+	mustPanic("duplicate event", func() { gw.Handle("taken", h, nil) })
+	mustPanic("duplicate typed event", func() {
+		wsgate.On(gw, "taken", func(c *wsgate.Context, in int) (int, error) { return in, nil }, nil)
+	})
+	mustPanic("empty name", func() { gw.Handle("", h, nil) })
+	mustPanic("reserved name", func() { gw.Handle("$x", h, nil) })
+	mustPanic("reserved $refresh", func() { gw.Handle("$refresh", h, nil) })
+	mustPanic("name too long", func() { gw.Handle(strings.Repeat("e", 129), h, nil) })
+	mustPanic("nil handler", func() { gw.Handle("nil-handler", nil, nil) })
+
+	// A name at the limit is fine, and the failed registrations left the
+	// table as it was.
+	gw.Handle(strings.Repeat("e", 128), h, nil)
+	gw.Handle("nil-handler", h, nil)
+}
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+
+func TestLifecycleConnectAndDisconnect(t *testing.T) {
+	t.Parallel()
+	connected := make(chan *wsgate.Conn, 4)
+	disconnected := make(chan wsgate.CloseStatus, 4)
+	opts := evAuthOptions(t)
+	opts.OnConnect = func(c *wsgate.Conn) { connected <- c }
+	opts.OnDisconnect = func(c *wsgate.Conn, st wsgate.CloseStatus) { disconnected <- st }
+	gw, srv := evNew(t, opts)
+	gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Conn().ID(), nil }, nil)
+
+	c := evDialAs(t, srv, "alice", nil)
+	conn := evRecv(t, connected, "OnConnect")
+	if p := conn.Principal(); p == nil || p.Subject != "alice" {
+		t.Fatalf("OnConnect principal = %+v, want alice", p)
+	}
+	if claims, ok := conn.Principal().Claims.(*evClaims); !ok || claims.Subject != "alice" {
+		t.Fatalf("OnConnect claims = %#v", conn.Principal().Claims)
+	}
+	var id string
+	if err := c.Request("whoami", nil).Decode(&id); err != nil || id != conn.ID() || id == "" {
+		t.Fatalf("handler's conn id %q, OnConnect's %q (%v)", id, conn.ID(), err)
+	}
+
+	// The client closes normally.
+	c.Close()
+	st := evRecv(t, disconnected, "OnDisconnect")
+	if st.Code != websocket.StatusNormalClosure || st.ByServer {
+		t.Fatalf("client close: OnDisconnect status %+v, want 1000 by the client", st)
+	}
+	if conn.Context().Err() == nil {
+		t.Fatal("the connection's context is not cancelled after it ended")
+	}
+
+	// The server closes: a binary frame is refused with 1003.
+	c2 := evDialAs(t, srv, "bob", nil)
+	if p := evRecv(t, connected, "OnConnect").Principal(); p == nil || p.Subject != "bob" {
+		t.Fatalf("OnConnect principal = %+v, want bob", p)
+	}
+	c2.SendBinary([]byte{1, 2, 3})
+	if cs := c2.WaitClosed(); cs.Code != websocket.StatusUnsupportedData {
+		t.Fatalf("client saw close %+v, want 1003", cs)
+	}
+	st = evRecv(t, disconnected, "OnDisconnect")
+	if st.Code != websocket.StatusUnsupportedData || !st.ByServer {
+		t.Fatalf("binary frame: OnDisconnect status %+v, want 1003 by the server", st)
+	}
+}
+
+func TestLifecycleAnonymousConnectHasNoPrincipal(t *testing.T) {
+	t.Parallel()
+	connected := make(chan *wsgate.Principal, 1)
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	opts.OnConnect = func(c *wsgate.Conn) { connected <- c.Principal() }
+	_, srv := evNew(t, opts)
+	srv.Dial(wsgatetest.DialOptions{})
+	if p := evRecv(t, connected, "OnConnect"); p != nil {
+		t.Fatalf("anonymous OnConnect principal = %+v, want nil", p)
+	}
+}
+
+func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
+	t.Parallel()
+	disconnected := make(chan wsgate.CloseStatus, 1)
+	gw, srv := evNew(t, wsgate.Options{
+		HandlerConcurrency: 2,
+		OnDisconnect:       func(c *wsgate.Conn, st wsgate.CloseStatus) { disconnected <- st },
+	})
+	started := make(chan struct{})
+	cancelled := make(chan error, 1)
+	gw.Handle("block", func(c *wsgate.Context) (any, error) {
+		close(started)
+		select {
+		case <-c.Context().Done():
+			cancelled <- c.Context().Err()
+		case <-time.After(2 * evWait):
+			cancelled <- errors.New("the context was never cancelled")
+		}
+		return nil, nil
+	}, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	c.Emit("block", nil)
+	evRecv(t, started, "the handler to start")
+	// The read loop is free while the handler blocks.
+	evWantOK(t, c.Request("ping", nil))
+	c.Close()
+	if err := evRecv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler context: %v", err)
+	}
+	if st := evRecv(t, disconnected, "OnDisconnect"); st.Code != websocket.StatusNormalClosure {
+		t.Fatalf("OnDisconnect status %+v", st)
+	}
+}
+
+func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
+	t.Parallel()
+	disconnected := make(chan struct{})
+	gw, srv := evNew(t, wsgate.Options{
+		OnDisconnect: func(c *wsgate.Conn, st wsgate.CloseStatus) { close(disconnected) },
+	})
+	kept := make(chan context.Context, 1)
+	gw.Handle("keep", func(c *wsgate.Context) (any, error) {
+		if err := c.Context().Err(); err != nil {
+			return nil, err
+		}
+		kept <- c.Context()
+		return nil, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+	evWantOK(t, c.Request("keep", nil))
+	ctx := evRecv(t, kept, "the handler")
+	if ctx.Err() != nil {
+		t.Fatal("the handler's context is done while the connection is open")
+	}
+	c.Close()
+	evRecv(t, disconnected, "OnDisconnect")
+	select {
+	case <-ctx.Done():
+	case <-time.After(evWait):
+		t.Fatal("the handler's context is not cancelled after the connection ended")
+	}
+}
+
+func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
+	t.Parallel()
+	var bg sync.WaitGroup
+	t.Cleanup(bg.Wait)
+	gw, srv := evNew(t, wsgate.Options{
+		OnConnect: func(c *wsgate.Conn) {
+			bg.Add(1)
+			go func() {
+				defer bg.Done()
+				_ = c.Emit("welcome", map[string]string{"conn": c.ID()})
+			}()
+		},
+	})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+
+	a := srv.Dial(wsgatetest.DialOptions{})
+	b := srv.Dial(wsgatetest.DialOptions{})
+	var w map[string]string
+	if err := a.WaitEvent("welcome").Decode(&w); err != nil || w["conn"] == "" {
+		t.Fatalf("welcome = %v, %v", w, err)
+	}
+	b.WaitEvent("welcome")
+
+	// Both sessions are serving once they answer a request.
+	evWantOK(t, a.Request("ping", nil))
+	evWantOK(t, b.Request("ping", nil))
+	if n := gw.Len(); n != 2 {
+		t.Fatalf("Len = %d, want 2", n)
+	}
+	if err := gw.Broadcast("news", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*wsgatetest.Client{a, b} {
+		var n map[string]int
+		if err := c.WaitEvent("news").Decode(&n); err != nil || n["n"] != 1 {
+			t.Fatalf("news = %v, %v", n, err)
+		}
+	}
+	// A payload that does not encode is an error, and nothing is sent.
+	if err := gw.Broadcast("bad", make(chan int)); err == nil {
+		t.Fatal("Broadcast of an unencodable payload succeeded")
+	}
+	evWantOK(t, a.Request("ping", nil))
+	for _, e := range a.Pending() {
+		if e.Name == "bad" {
+			t.Fatalf("unencodable broadcast reached the client: %+v", e)
+		}
+	}
+}

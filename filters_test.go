@@ -1,0 +1,457 @@
+package wsgate_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/wsgatetest"
+)
+
+// evPassFilter returns a filter that records name and passes the error on.
+func evPassFilter(rec *evRecorder, name string) wsgate.Filter {
+	return func(c *wsgate.Context, err error) error {
+		rec.add(name)
+		return err
+	}
+}
+
+// evMyErr is an application error type for Catch.
+type evMyErr struct{ Resource string }
+
+func (e *evMyErr) Error() string { return "evMyErr: " + e.Resource + " missing (internal detail)" }
+
+func TestFilterOrder(t *testing.T) {
+	t.Parallel()
+	rec := &evRecorder{}
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{evPassFilter(rec, "gw1"), evPassFilter(rec, "gw2")},
+	})
+	gw.Handle("fail", func(c *wsgate.Context) (any, error) {
+		return nil, wsgate.NewError("TEAPOT", "short and stout")
+	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h1"), evPassFilter(rec, "h2")}})
+	gw.Handle("deny", func(c *wsgate.Context) (any, error) { return "unreachable", nil },
+		&wsgate.HandlerOptions{
+			Guards:  []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
+			Filters: []wsgate.Filter{evPassFilter(rec, "deny-h")},
+		})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("fail", nil), "TEAPOT", "short and stout")
+	if got := rec.String(); got != "h1,h2,gw1,gw2" {
+		t.Fatalf("filter order = %s, want handler filters then gateway filters", got)
+	}
+	// A guard's denial goes through the same chain.
+	evWantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
+	if got := rec.String(); got != "h1,h2,gw1,gw2,deny-h,gw1,gw2" {
+		t.Fatalf("filter order = %s", got)
+	}
+	// Success runs no filter.
+	gw.Handle("ok", func(c *wsgate.Context) (any, error) { return 1, nil },
+		&wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "ok-h")}})
+	evWantOK(t, c.Request("ok", nil))
+	if got := rec.String(); got != "h1,h2,gw1,gw2,deny-h,gw1,gw2" {
+		t.Fatalf("filters ran on success: %s", got)
+	}
+}
+
+func TestFilterTranslates(t *testing.T) {
+	t.Parallel()
+	rec := &evRecorder{}
+	var sawTranslated atomic.Bool
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+			rec.add("gw")
+			var e *wsgate.Error
+			if errors.As(err, &e) && e.Code == "STORAGE_UNAVAILABLE" {
+				sawTranslated.Store(true)
+			}
+			return err
+		}},
+	})
+	gw.Handle("save", func(c *wsgate.Context) (any, error) {
+		return nil, errors.New("pq: connection refused to 10.0.0.5")
+	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+		rec.add("h")
+		return &wsgate.Error{Code: "STORAGE_UNAVAILABLE", Message: "try again later", Err: err}
+	}}})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	ack := c.Request("save", nil)
+	evWantError(t, ack, "STORAGE_UNAVAILABLE", "try again later")
+	if strings.Contains(fmt.Sprintf("%+v", *ack.Error), "10.0.0.5") {
+		t.Fatalf("the cause's text reached the client: %+v", *ack.Error)
+	}
+	if !sawTranslated.Load() || rec.String() != "h,gw" {
+		t.Fatalf("the gateway filter did not receive the translation (ran %s)", rec.String())
+	}
+}
+
+func TestFilterAnswersItself(t *testing.T) {
+	t.Parallel()
+	rec := &evRecorder{}
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{evPassFilter(rec, "gw")},
+	})
+	boom := func(c *wsgate.Context) (any, error) { return nil, errors.New("boom") }
+	gw.Handle("reply-error", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		func(c *wsgate.Context, err error) error {
+			rec.add("reply-error")
+			if rerr := c.ReplyError(wsgate.NewError("CUSTOM", "handled by the filter")); rerr != nil {
+				t.Errorf("ReplyError: %v", rerr)
+			}
+			if rerr := c.ReplyError(wsgate.NewError("SECOND", "second answer")); !errors.Is(rerr, wsgate.ErrAlreadyReplied) {
+				t.Errorf("second ReplyError = %v, want ErrAlreadyReplied", rerr)
+			}
+			if rerr := c.Reply("late"); !errors.Is(rerr, wsgate.ErrAlreadyReplied) {
+				t.Errorf("Reply after ReplyError = %v, want ErrAlreadyReplied", rerr)
+			}
+			return nil
+		},
+	}})
+	gw.Handle("reply", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		func(c *wsgate.Context, err error) error {
+			rec.add("reply")
+			_ = c.Reply(map[string]string{"fallback": "cached"})
+			return nil
+		},
+	}})
+	// Answers and then passes the error on anyway: the default filter must
+	// not answer a second time.
+	gw.Handle("reply-and-pass", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		func(c *wsgate.Context, err error) error {
+			rec.add("reply-and-pass")
+			_ = c.ReplyError(wsgate.NewError("FIRST", "first answer"))
+			return err
+		},
+	}})
+	gw.Handle("emit", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		func(c *wsgate.Context, err error) error {
+			rec.add("emit")
+			_ = c.Emit("oops", map[string]string{"what": c.Event()})
+			return nil
+		},
+	}})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("reply-error", nil), "CUSTOM", "handled by the filter")
+	if data := evWantOK(t, c.Request("reply", nil)); data != `{"fallback":"cached"}` {
+		t.Fatalf("reply = %s", data)
+	}
+	evWantError(t, c.Request("reply-and-pass", nil), "FIRST", "first answer")
+
+	// Without an id: the client gets the emitted event and nothing else.
+	c.Emit("emit", nil)
+	var oops map[string]string
+	if err := c.WaitEvent("oops").Decode(&oops); err != nil || oops["what"] != "emit" {
+		t.Fatalf("oops = %v, %v", oops, err)
+	}
+	c.Emit("reply-error", nil)
+	if ex := c.WaitException(); ex.Code != "CUSTOM" {
+		t.Fatalf("exception = %+v", ex)
+	}
+	// With an id: the emitted event, and the request still answered once.
+	ack := c.Request("emit", nil)
+	if data := evWantOK(t, ack); data != "null" {
+		t.Fatalf("ack after a filter that emitted = %s", data)
+	}
+	c.WaitEvent("oops")
+
+	// A round trip flushes anything else the server might have sent.
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	evWantOK(t, c.Request("ping", nil))
+	if p := c.Pending(); len(p) != 0 {
+		t.Fatalf("extra events: %+v", p)
+	}
+	if got := rec.String(); got != "reply-error,reply,reply-and-pass,gw,emit,reply-error,emit" {
+		t.Fatalf("filters that ran = %s", got)
+	}
+	// Double answers are reported by the harness when the client closes.
+	c.Close()
+}
+
+func TestFilterReturnsNilWithoutAnswering(t *testing.T) {
+	t.Parallel()
+	var gwRan atomic.Int32
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { gwRan.Add(1); return err }},
+	})
+	gw.Handle("swallow", func(c *wsgate.Context) (any, error) {
+		return "ignored result", errors.New("swallowed")
+	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { return nil }}})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	r := evDialRaw(t, srv, nil)
+
+	r.send(`{"event":"swallow","id":12}`)
+	if f := r.read(); f != `{"id":12,"data":null}` {
+		t.Fatalf("answer = %s, want an ack with null data", f)
+	}
+	// Without an id there is nothing to answer.
+	r.send(`{"event":"swallow"}`)
+	r.send(`{"event":"ping","id":13}`)
+	if f := r.read(); f != `{"id":13,"data":"pong"}` {
+		t.Fatalf("next frame = %s, want the ping ack", f)
+	}
+	if n := gwRan.Load(); n != 0 {
+		t.Fatalf("gateway filter ran %d times after a filter handled the error", n)
+	}
+}
+
+func TestFilterCatch(t *testing.T) {
+	t.Parallel()
+	var caught atomic.Int32
+	catch := wsgate.Catch(func(c *wsgate.Context, err *evMyErr) error {
+		caught.Add(1)
+		return &wsgate.Error{Code: "NOT_FOUND", Message: err.Resource + " not found", Err: err}
+	})
+	gw, srv := evNew(t, wsgate.Options{Filters: []wsgate.Filter{catch}})
+	wsgate.On(gw, "find", func(c *wsgate.Context, what string) (string, error) {
+		switch what {
+		case "direct":
+			return "", &evMyErr{Resource: "direct"}
+		case "wrapped":
+			return "", fmt.Errorf("loading: %w", fmt.Errorf("store: %w", &evMyErr{Resource: "wrapped"}))
+		case "joined":
+			return "", errors.Join(errors.New("first"), &evMyErr{Resource: "joined"})
+		case "app":
+			return "", wsgate.NewError("APP", "an application error")
+		}
+		return "", errors.New("something else (internal detail)")
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	for _, what := range []string{"direct", "wrapped", "joined"} {
+		evWantError(t, c.Request("find", what), "NOT_FOUND", what+" not found")
+	}
+	if n := caught.Load(); n != 3 {
+		t.Fatalf("caught %d, want 3", n)
+	}
+	evWantError(t, c.Request("find", "app"), "APP", "an application error")
+	ack := c.Request("find", "other")
+	evWantError(t, ack, wsgate.CodeInternal, "Internal server error")
+	if n := caught.Load(); n != 3 {
+		t.Fatalf("Catch caught errors of other types: %d", n)
+	}
+}
+
+func TestFilterHandlerPanic(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	var filterSaw atomic.Pointer[wsgate.PanicError]
+	gw, srv := evNew(t, wsgate.Options{
+		Logger: logs.logger(),
+		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+			var p *wsgate.PanicError
+			if errors.As(err, &p) {
+				filterSaw.Store(p)
+			}
+			return err
+		}},
+	})
+	gw.Handle("explode", func(c *wsgate.Context) (any, error) {
+		evExplode()
+		return nil, nil
+	}, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+
+	victim := srv.Dial(wsgatetest.DialOptions{})
+	bystander := srv.Dial(wsgatetest.DialOptions{})
+	evWantOK(t, bystander.Request("ping", nil))
+
+	ack := victim.Request("explode", nil)
+	evWantError(t, ack, wsgate.CodeInternal, "Internal server error")
+	whole, _ := json.Marshal(ack.Error)
+	for _, leak := range []string{"kaboom", "goroutine", ".go:", "panic"} {
+		if strings.Contains(string(whole), leak) {
+			t.Fatalf("answer %s leaks %q", whole, leak)
+		}
+	}
+	victim.Emit("explode", nil)
+	if ex := victim.WaitException(); ex.Message != "Internal server error" {
+		t.Fatalf("exception = %+v", ex)
+	}
+
+	// The panicking connection and the other one both keep working.
+	evWantOK(t, victim.Request("ping", nil))
+	evWantOK(t, bystander.Request("ping", nil))
+
+	p := filterSaw.Load()
+	if p == nil || p.Value != "kaboom-3b1f" || len(p.Stack) == 0 {
+		t.Fatalf("filter saw %+v, want a *PanicError with the value and a stack", p)
+	}
+	log := logs.String()
+	for _, want := range []string{"kaboom-3b1f", "explode", "evExplode", "stack"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log does not contain %q:\n%s", want, log)
+		}
+	}
+}
+
+//go:noinline
+func evExplode() { panic("kaboom-3b1f") }
+
+func TestFilterPanicKeepsChain(t *testing.T) {
+	t.Parallel()
+	rec := &evRecorder{}
+	var sawPanic atomic.Bool
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+			rec.add("gw")
+			var p *wsgate.PanicError
+			sawPanic.Store(errors.As(err, &p))
+			return err
+		}},
+	})
+	gw.Handle("bad-filter", func(c *wsgate.Context) (any, error) {
+		return nil, wsgate.NewError("ORIGINAL", "original error")
+	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		func(c *wsgate.Context, err error) error {
+			rec.add("panicky")
+			panic("filter-panic")
+		},
+		evPassFilter(rec, "after"),
+	}})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("bad-filter", nil), wsgate.CodeInternal, "Internal server error")
+	if got := rec.String(); got != "panicky,after,gw" {
+		t.Fatalf("filters that ran = %s, want the rest of the chain after the panic", got)
+	}
+	if !sawPanic.Load() {
+		t.Fatal("the gateway filter did not receive the panic as a *PanicError")
+	}
+	c.Emit("bad-filter", nil)
+	if ex := c.WaitException(); ex.Code != wsgate.CodeInternal {
+		t.Fatalf("exception = %+v", ex)
+	}
+	evWantOK(t, c.Request("ping", nil))
+}
+
+func TestFilterInternalTextNeverSent(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-dsn-postgres://admin:hunter2@db"
+	// IncludeCause echoes what the client sent, never the error.
+	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
+	gw.Handle("plain", func(c *wsgate.Context) (any, error) { return nil, errors.New(secret) }, nil)
+	gw.Handle("wrapped", func(c *wsgate.Context) (any, error) {
+		return nil, fmt.Errorf("query failed: %w", errors.New(secret))
+	}, nil)
+	gw.Handle("cause", func(c *wsgate.Context) (any, error) {
+		return nil, &wsgate.Error{Code: "DB", Message: "database unavailable", Err: errors.New(secret)}
+	}, nil)
+	gw.Handle("guarded", func(c *wsgate.Context) (any, error) { return nil, nil },
+		&wsgate.HandlerOptions{Guards: []wsgate.Guard{func(*wsgate.Context) error { return errors.New(secret) }}})
+	gw.Handle("filtered", func(c *wsgate.Context) (any, error) { return nil, errors.New("x") },
+		&wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+			return fmt.Errorf("filter: %s", secret)
+		}}})
+	gw.Handle("unmarshalable", func(c *wsgate.Context) (any, error) {
+		return map[string]any{secret: make(chan int)}, nil
+	}, nil)
+	r := evDialRaw(t, srv, nil)
+
+	events := []string{"plain", "wrapped", "cause", "guarded", "filtered"}
+	for i, ev := range events {
+		r.send(fmt.Sprintf(`{"event":%q,"id":%d}`, ev, i))
+		r.send(fmt.Sprintf(`{"event":%q}`, ev))
+	}
+	// A result that does not encode is the handler's bug: an internal
+	// error for a request (a message without id has no answer to encode).
+	r.send(`{"event":"unmarshalable","id":99}`)
+	want := 2*len(events) + 1
+	frames := []string{}
+	for range want {
+		frames = append(frames, r.read())
+	}
+	frames = append(frames, r.closeAndDrain()...)
+	if len(frames) != want {
+		t.Fatalf("got %d frames, want %d: %q", len(frames), want, frames)
+	}
+	for _, f := range frames {
+		if strings.Contains(f, "s3cr3t") || strings.Contains(f, "hunter2") {
+			t.Fatalf("internal error text reached the client: %s", f)
+		}
+		if !strings.Contains(f, `"Internal server error"`) && !strings.Contains(f, `"database unavailable"`) {
+			t.Fatalf("unexpected answer %s", f)
+		}
+	}
+}
+
+func TestFilterErrorData(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	gw.Handle("limits", func(c *wsgate.Context) (any, error) {
+		return nil, &wsgate.Error{Code: "QUOTA", Message: "quota exceeded", Data: map[string]any{"limit": 10, "used": 12}}
+	}, nil)
+	gw.Handle("bad-data", func(c *wsgate.Context) (any, error) {
+		return nil, &wsgate.Error{Code: "ODD", Message: "odd data", Data: make(chan int)}
+	}, nil)
+	gw.Handle("no-data", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("PLAIN", "no data") }, nil)
+	r := evDialRaw(t, srv, nil)
+
+	r.send(`{"event":"limits","id":1}`)
+	if f := r.read(); f != `{"id":1,"error":{"status":"error","message":"quota exceeded","code":"QUOTA","data":{"limit":10,"used":12}}}` {
+		t.Fatalf("answer = %s", f)
+	}
+	r.send(`{"event":"limits"}`)
+	if f := r.read(); f != `{"event":"exception","data":{"status":"error","message":"quota exceeded","code":"QUOTA","data":{"limit":10,"used":12}}}` {
+		t.Fatalf("exception = %s", f)
+	}
+	r.send(`{"event":"no-data","id":2}`)
+	if f := r.read(); f != `{"id":2,"error":{"status":"error","message":"no data","code":"PLAIN"}}` {
+		t.Fatalf("answer = %s", f)
+	}
+	// Data that does not encode is dropped; the error is still answered.
+	r.send(`{"event":"bad-data","id":3}`)
+	if f := r.read(); f != `{"id":3,"error":{"status":"error","message":"odd data","code":"ODD"}}` {
+		t.Fatalf("answer = %s", f)
+	}
+}
+
+func TestFilterIncludeCause(t *testing.T) {
+	t.Parallel()
+	for _, include := range []bool{false, true} {
+		gw, srv := evNew(t, wsgate.Options{IncludeCause: include})
+		gw.Handle("fail", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, nil)
+		gw.Handle("crash", func(c *wsgate.Context) (any, error) { return nil, errors.New("internal") }, nil)
+		c := srv.Dial(wsgatetest.DialOptions{})
+
+		for _, ev := range []string{"fail", "crash"} {
+			ack := c.Request(ev, map[string]any{"n": 1, "s": "x"})
+			c.Emit(ev, []int{7})
+			ex := c.WaitException()
+			if !include {
+				if ack.Error == nil || ack.Error.Cause != nil || ex.Cause != nil {
+					t.Fatalf("%s without IncludeCause: ack %+v, exception %+v; want no cause", ev, ack.Error, ex)
+				}
+				continue
+			}
+			var cause struct {
+				Pattern string          `json:"pattern"`
+				Data    json.RawMessage `json:"data"`
+			}
+			if ack.Error == nil || json.Unmarshal(ack.Error.Cause, &cause) != nil ||
+				cause.Pattern != ev || string(cause.Data) != `{"n":1,"s":"x"}` {
+				t.Fatalf("%s: ack error %+v, want cause {pattern %s, data {n:1,s:x}}", ev, ack.Error, ev)
+			}
+			if json.Unmarshal(ex.Cause, &cause) != nil || cause.Pattern != ev || string(cause.Data) != `[7]` {
+				t.Fatalf("%s: exception %+v, want cause {pattern %s, data [7]}", ev, ex, ev)
+			}
+		}
+		if include {
+			// Absent data is echoed as null.
+			c.Emit("fail", nil)
+			c.SendText(`{"event":"fail"}`)
+			c.WaitException()
+			ex := c.WaitException()
+			if string(ex.Cause) != `{"pattern":"fail","data":null}` {
+				t.Fatalf("cause without data = %s", ex.Cause)
+			}
+		}
+	}
+}

@@ -1,0 +1,364 @@
+package wsgate_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/wsgatetest"
+)
+
+// evGuard returns a guard that records name and returns err.
+func evGuard(rec *evRecorder, name string, err error) wsgate.Guard {
+	return func(c *wsgate.Context) error {
+		rec.add(name)
+		return err
+	}
+}
+
+func TestGuardOrder(t *testing.T) {
+	t.Parallel()
+	rec := &evRecorder{}
+	gw, srv := evNew(t, wsgate.Options{
+		Guards: []wsgate.Guard{evGuard(rec, "gw1", nil), evGuard(rec, "gw2", nil)},
+	})
+	gw.Handle("go", func(c *wsgate.Context) (any, error) {
+		rec.add("handler")
+		return "done", nil
+	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
+	gw.Handle("plain", func(c *wsgate.Context) (any, error) {
+		rec.add("plain")
+		return nil, nil
+	}, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantOK(t, c.Request("go", nil))
+	if got := rec.String(); got != "gw1,gw2,h1,h2,handler" {
+		t.Fatalf("order = %s, want gateway guards, handler guards, handler", got)
+	}
+	// A handler without guards of its own still gets the gateway's.
+	evWantOK(t, c.Request("plain", nil))
+	if got := rec.String(); got != "gw1,gw2,h1,h2,handler,gw1,gw2,plain" {
+		t.Fatalf("order = %s", got)
+	}
+}
+
+func TestGuardFirstDenialStops(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		gateway []error
+		handler []error
+		want    string // steps that ran
+	}{
+		{"gateway guard denies", []error{nil, wsgate.ErrForbidden, nil}, []error{nil}, "gw0,gw1"},
+		{"first gateway guard denies", []error{wsgate.ErrForbidden, nil}, []error{nil}, "gw0"},
+		{"handler guard denies", []error{nil}, []error{nil, wsgate.ErrForbidden, nil}, "gw0,h0,h1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &evRecorder{}
+			var gguards, hguards []wsgate.Guard
+			for i, err := range tt.gateway {
+				gguards = append(gguards, evGuard(rec, fmt.Sprintf("gw%d", i), err))
+			}
+			for i, err := range tt.handler {
+				hguards = append(hguards, evGuard(rec, fmt.Sprintf("h%d", i), err))
+			}
+			var handled atomic.Int32
+			gw, srv := evNew(t, wsgate.Options{Guards: gguards})
+			gw.Handle("guarded", func(c *wsgate.Context) (any, error) {
+				handled.Add(1)
+				return nil, nil
+			}, &wsgate.HandlerOptions{Guards: hguards})
+			c := srv.Dial(wsgatetest.DialOptions{})
+
+			evWantError(t, c.Request("guarded", nil), wsgate.CodeForbidden, "Forbidden resource")
+			c.Emit("guarded", nil)
+			if ex := c.WaitException(); ex.Code != wsgate.CodeForbidden || ex.Message != "Forbidden resource" {
+				t.Fatalf("exception = %+v", ex)
+			}
+			if got := rec.String(); got != tt.want+","+tt.want {
+				t.Fatalf("guards that ran = %s, want %s twice", got, tt.want)
+			}
+			if n := handled.Load(); n != 0 {
+				t.Fatalf("handler ran %d times after a denial", n)
+			}
+		})
+	}
+}
+
+func TestGuardAllow(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	var handled atomic.Int32
+	h := func(c *wsgate.Context) (any, error) {
+		handled.Add(1)
+		return "in", nil
+	}
+	gw.Handle("no", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+		wsgate.Allow(func(c *wsgate.Context) bool { return false }),
+	}})
+	gw.Handle("yes", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+		wsgate.Allow(func(c *wsgate.Context) bool { return c.Event() == "yes" }),
+	}})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("no", nil), wsgate.CodeForbidden, "Forbidden resource")
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("handler ran %d times", n)
+	}
+	if data := evWantOK(t, c.Request("yes", nil)); data != `"in"` {
+		t.Fatalf("allowed = %s", data)
+	}
+}
+
+func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	connID := make(chan string, 1)
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	var handled atomic.Int32
+	gw.Handle("fragile-event", func(c *wsgate.Context) (any, error) {
+		handled.Add(1)
+		return nil, nil
+	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+		connID <- c.Conn().ID()
+		return errors.New("guard-secret: database password rejected")
+	}}})
+	r := evDialRaw(t, srv, nil)
+
+	r.send(`{"event":"fragile-event","id":1}`)
+	f := r.read()
+	if f != `{"id":1,"error":{"status":"error","message":"Internal server error","code":"INTERNAL"}}` {
+		t.Fatalf("answer = %s", f)
+	}
+	id := evRecv(t, connID, "the guard")
+	log := logs.String()
+	for _, want := range []string{"fragile-event", id, "guard-secret"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log does not contain %q:\n%s", want, log)
+		}
+	}
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("handler ran %d times after a failing guard", n)
+	}
+	for _, f := range r.closeAndDrain() {
+		if strings.Contains(f, "guard-secret") {
+			t.Fatalf("the guard's error text reached the client: %s", f)
+		}
+	}
+}
+
+func TestGuardPanicRecovered(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	var handled atomic.Int32
+	gw.Handle("boom", func(c *wsgate.Context) (any, error) {
+		handled.Add(1)
+		return nil, nil
+	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+		panic("guard-panic-value")
+	}}})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("boom", nil), wsgate.CodeInternal, "Internal server error")
+	c.Emit("boom", nil)
+	if ex := c.WaitException(); ex.Message != "Internal server error" {
+		t.Fatalf("exception = %+v", ex)
+	}
+	if data := evWantOK(t, c.Request("ping", nil)); data != `"pong"` {
+		t.Fatalf("ping after a guard panic = %s", data)
+	}
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("handler ran %d times after a panicking guard", n)
+	}
+	if log := logs.String(); !strings.Contains(log, "guard-panic-value") || !strings.Contains(log, "boom") {
+		t.Fatalf("the panic was not logged:\n%s", log)
+	}
+}
+
+func TestGuardPublicAndAuthenticated(t *testing.T) {
+	t.Parallel()
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	opts.Guards = []wsgate.Guard{wsgate.Authenticated}
+	gw, srv := evNew(t, opts)
+	who := func(c *wsgate.Context) (any, error) {
+		if p := c.Principal(); p != nil {
+			return p.Subject, nil
+		}
+		return "anonymous", nil
+	}
+	gw.Handle("private", who, nil)
+	gw.Handle("public", who, &wsgate.HandlerOptions{Public: true})
+
+	anon := evDialAs(t, srv, "", nil)
+	evWantError(t, anon.Request("private", nil), wsgate.CodeUnauthorized, "Unauthorized")
+	anon.Emit("private", nil)
+	if ex := anon.WaitException(); ex.Code != wsgate.CodeUnauthorized {
+		t.Fatalf("exception = %+v", ex)
+	}
+	if data := evWantOK(t, anon.Request("public", nil)); data != `"anonymous"` {
+		t.Fatalf("public as anonymous = %s", data)
+	}
+
+	alice := evDialAs(t, srv, "alice", nil)
+	if data := evWantOK(t, alice.Request("private", nil)); data != `"alice"` {
+		t.Fatalf("private as alice = %s", data)
+	}
+	if data := evWantOK(t, alice.Request("public", nil)); data != `"alice"` {
+		t.Fatalf("public as alice = %s", data)
+	}
+}
+
+func TestGuardRequireClaim(t *testing.T) {
+	t.Parallel()
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	gw, srv := evNew(t, opts)
+	gw.Handle("admin", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
+		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
+	gw.Handle("staff", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
+		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin", "support")}})
+
+	tests := []struct {
+		subject   string
+		claims    map[string]any
+		admin     string // "" for success, else the error code
+		staff     string
+		adminData string
+	}{
+		{"root", map[string]any{"role": "admin"}, "", "", `"root"`},
+		{"dana", map[string]any{"role": []string{"dev", "admin"}}, "", "", `"dana"`},
+		{"sam", map[string]any{"role": "support"}, wsgate.CodeForbidden, "", ""},
+		{"devon", map[string]any{"role": "dev"}, wsgate.CodeForbidden, wsgate.CodeForbidden, ""},
+		{"lee", map[string]any{"role": []string{"dev", "ops"}}, wsgate.CodeForbidden, wsgate.CodeForbidden, ""},
+		{"case", map[string]any{"role": "Admin"}, wsgate.CodeForbidden, wsgate.CodeForbidden, ""},
+		{"norole", nil, wsgate.CodeForbidden, wsgate.CodeForbidden, ""},
+		{"", nil, wsgate.CodeUnauthorized, wsgate.CodeUnauthorized, ""},
+	}
+	for _, tt := range tests {
+		c := evDialAs(t, srv, tt.subject, tt.claims)
+		ack := c.Request("admin", nil)
+		if tt.admin == "" {
+			if data := evWantOK(t, ack); data != tt.adminData {
+				t.Errorf("%q admin = %s, want %s", tt.subject, data, tt.adminData)
+			}
+		} else {
+			evWantError(t, ack, tt.admin, "")
+		}
+		ack = c.Request("staff", nil)
+		if tt.staff == "" {
+			evWantOK(t, ack)
+		} else {
+			evWantError(t, ack, tt.staff, "")
+		}
+		if tt.admin == wsgate.CodeForbidden {
+			evWantError(t, c.Request("admin", nil), wsgate.CodeForbidden, "Forbidden resource")
+		}
+	}
+}
+
+func TestGuardReadsMetadata(t *testing.T) {
+	t.Parallel()
+	opts := evAuthOptions(t)
+	// A roles guard in the NestJS style: it reads the handler's required
+	// roles from metadata, and lets handlers without any through.
+	opts.Guards = []wsgate.Guard{func(c *wsgate.Context) error {
+		v, ok := c.Metadata("roles")
+		if !ok {
+			return nil
+		}
+		claims, _ := wsgate.ClaimsFrom[*evClaims](c)
+		for _, r := range v.([]string) {
+			if claims != nil && claims.Role == r {
+				return nil
+			}
+		}
+		return wsgate.ErrForbidden
+	}}
+	gw, srv := evNew(t, opts)
+	seen := make(chan any, 1)
+	gw.Handle("open", func(c *wsgate.Context) (any, error) {
+		v, ok := c.Metadata("roles")
+		if ok {
+			seen <- v
+		}
+		return "open", nil
+	}, nil)
+	gw.Handle("audit", func(c *wsgate.Context) (any, error) {
+		v, _ := c.Metadata("level")
+		return v, nil
+	}, &wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
+
+	auditor := evDialAs(t, srv, "ann", map[string]any{"role": "auditor"})
+	if data := evWantOK(t, auditor.Request("audit", nil)); data != "3" {
+		t.Fatalf("audit = %s", data)
+	}
+	dev := evDialAs(t, srv, "dev", map[string]any{"role": "dev"})
+	evWantError(t, dev.Request("audit", nil), wsgate.CodeForbidden, "Forbidden resource")
+	evWantOK(t, dev.Request("open", nil))
+	select {
+	case v := <-seen:
+		t.Fatalf("handler without metadata saw roles %v", v)
+	default:
+	}
+}
+
+func TestGuardAndHandlerClaimsFrom(t *testing.T) {
+	t.Parallel()
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	var mu sync.Mutex
+	var guardSaw []string
+	opts.Guards = []wsgate.Guard{func(c *wsgate.Context) error {
+		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		mu.Lock()
+		defer mu.Unlock()
+		if !ok {
+			guardSaw = append(guardSaw, "none")
+			return nil
+		}
+		guardSaw = append(guardSaw, claims.Subject+"@"+claims.Tenant)
+		if claims.Tenant == "blocked" {
+			return wsgate.ErrForbidden
+		}
+		return nil
+	}}
+	gw, srv := evNew(t, opts)
+	gw.Handle("tenant", func(c *wsgate.Context) (any, error) {
+		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		if !ok {
+			return "anonymous", nil
+		}
+		// Claims of another type are not found.
+		if _, other := wsgate.ClaimsFrom[*AppClaims](c); other {
+			return nil, errors.New("ClaimsFrom found claims of another type")
+		}
+		return map[string]string{"sub": claims.Subject, "tenant": claims.Tenant, "iss": claims.Issuer}, nil
+	}, nil)
+
+	c := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
+	if data := evWantOK(t, c.Request("tenant", nil)); data != `{"iss":"`+evIssuer+`","sub":"alice","tenant":"acme"}` {
+		t.Fatalf("tenant = %s", data)
+	}
+	blocked := evDialAs(t, srv, "mallory", map[string]any{"tenant": "blocked"})
+	evWantError(t, blocked.Request("tenant", nil), wsgate.CodeForbidden, "")
+	anon := evDialAs(t, srv, "", nil)
+	if data := evWantOK(t, anon.Request("tenant", nil)); data != `"anonymous"` {
+		t.Fatalf("tenant as anonymous = %s", data)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(guardSaw, ","); got != "alice@acme,mallory@blocked,none" {
+		t.Fatalf("guard saw %s", got)
+	}
+}

@@ -1,0 +1,183 @@
+package wsgate_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate"
+)
+
+// limNoLeeway makes the JWT verifier check exp exactly, so that a token's
+// expiry is the connection's.
+const limNoLeeway = -1
+
+func TestKeepaliveDropsSilentPeer(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	e.dialRaw("silent") // never reads, so never answers a ping
+
+	d := limRecv(t, gone, "the silent peer to be dropped")
+	if d.subject != "silent" {
+		t.Fatalf("OnDisconnect for %q, want the silent peer", d.subject)
+	}
+	if st := d.status; st.Code != websocket.StatusAbnormalClosure || st.Reason != "ping timeout" || !st.ByServer {
+		t.Fatalf("silent peer closed with %+v, want 1006 \"ping timeout\" by the server", st)
+	}
+}
+
+func TestKeepaliveKeepsReadingPeer(t *testing.T) {
+	t.Parallel()
+	const interval = 50 * time.Millisecond
+	opts := wsgate.Options{PingInterval: interval, PongTimeout: interval}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	c := e.dial("alice") // reads all the time: answers every ping
+
+	time.Sleep(8 * interval)
+	limWantOK(t, c.Request("echo", 1))
+	select {
+	case d := <-gone:
+		t.Fatalf("reading peer dropped with %+v", d.status)
+	default:
+	}
+}
+
+func TestTokenExpiryCloses4001(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	// exp has one-second granularity: this token runs out 0.5 to 1.5 s
+	// from now.
+	c := e.dialToken(e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond))
+	limWantOK(t, c.Request("echo", 1))
+	limWantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
+}
+
+func TestRefreshExtendsConnection(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	short := e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond)
+	refreshed := e.dialToken(short)
+	control := e.dialToken(short) // not refreshed: closes at the original expiry
+
+	ack := refreshed.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")})
+	limWantOK(t, ack)
+	var got struct {
+		Expires *time.Time `json:"expires"`
+	}
+	if err := ack.Decode(&got); err != nil || got.Expires == nil {
+		t.Fatalf("refresh ack data %s (%v), want {\"expires\":<time>}", ack.Data, err)
+	}
+	if until := time.Until(*got.Expires); until < 30*time.Minute {
+		t.Fatalf("refresh ack expires in %v, want about an hour", until)
+	}
+
+	// The control connection's close says the original expiry has passed.
+	limWantClosed(t, control, wsgate.StatusTokenExpired, "token expired")
+	limWantOK(t, refreshed.Request("echo", 1))
+	limWantOK(t, refreshed.Request("echo", 2))
+}
+
+func TestRefreshForAnotherSubject(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	c := e.dialToken(e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond))
+
+	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("mallory")})
+	limWantCode(t, ack, wsgate.CodeForbidden)
+	// Refused: the original expiry still holds, and so does the principal.
+	e.gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil }, nil)
+	who := c.Request("whoami", nil)
+	limWantOK(t, who)
+	if string(who.Data) != `"alice"` {
+		t.Fatalf("principal after refused refresh = %s, want alice", who.Data)
+	}
+	limWantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
+}
+
+func TestRefreshWithBadToken(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	c := e.dial("alice")
+
+	forger := e.signer
+	forger.Key = []byte("another key of thirty-two bytes!")
+	for name, token := range map[string]string{
+		"expired":   e.signer.Expired(t, "alice"),
+		"garbage":   "not.a.token",
+		"wrong key": forger.Token(t, "alice", nil),
+	} {
+		ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": token})
+		if ack.OK() || ack.Error.Code != wsgate.CodeUnauthorized {
+			t.Fatalf("refresh with %s token = %s %+v, want UNAUTHORIZED", name, ack.Data, ack.Error)
+		}
+	}
+	// Missing token: the data is wrong, not the credentials.
+	limWantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{}), wsgate.CodeInvalidData)
+	limWantOK(t, c.Request("echo", 1))
+}
+
+func TestRefreshOnAnonymousConnection(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{AllowAnonymous: true}, limNoLeeway)
+	c := e.srv.Dial(e.dialOptions(""))
+	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")})
+	if ack.OK() {
+		t.Fatalf("refresh on an anonymous connection succeeded: %s", ack.Data)
+	}
+	limWantCode(t, ack, wsgate.CodeUnauthorized)
+	limWantOK(t, c.Request("echo", 1))
+}
+
+func TestUnknownProtocolEvent(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	c := e.dial("alice")
+	limWantCode(t, c.Request("$foo", nil), wsgate.CodeUnknownEvent)
+	c.Emit("$foo", nil)
+	if body := c.WaitException(); body.Code != wsgate.CodeUnknownEvent {
+		t.Fatalf("exception %+v, want UNKNOWN_EVENT", body)
+	}
+	limWantOK(t, c.Request("echo", 1))
+}
+
+func TestRevalidateRevokes(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{
+		RevalidateInterval: 50 * time.Millisecond,
+		Revalidate: func(ctx context.Context, c *wsgate.Conn) error {
+			return errors.New("session revoked in the database")
+		},
+	}
+	e := limSetup(t, opts, 0)
+	c := e.dial("alice")
+	limWantClosed(t, c, websocket.StatusPolicyViolation, "revoked")
+}
+
+func TestRevalidateKeeps(t *testing.T) {
+	t.Parallel()
+	checked := make(chan string, 64)
+	var calls atomic.Int64
+	opts := wsgate.Options{
+		RevalidateInterval: 50 * time.Millisecond,
+		Revalidate: func(ctx context.Context, c *wsgate.Conn) error {
+			if calls.Add(1) <= 64 {
+				checked <- c.Principal().Subject
+			}
+			return nil
+		},
+	}
+	e := limSetup(t, opts, 0)
+	c := e.dial("alice")
+	for range 3 {
+		if sub := limRecv(t, checked, "a revalidation"); sub != "alice" {
+			t.Fatalf("revalidated %q, want alice", sub)
+		}
+	}
+	limWantOK(t, c.Request("echo", 1))
+}

@@ -1,0 +1,271 @@
+package wsgate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate"
+)
+
+// TestShutdownDrains: an in-flight handler finishes and its ack is sent,
+// events that arrive meanwhile get UNAVAILABLE, then every connection is
+// closed with 1001 and new handshakes are refused.
+func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
+	// Two handlers at once, so the read loop goes on reading while one
+	// is blocked and events sent during the drain reach dispatch.
+	opts := wsgate.Options{HandlerConcurrency: 2}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	entered, release := limBlocking(e.gw)
+	busy := e.dial("busy")
+	idle := e.dial("idle")
+
+	limSend(busy, 1, "block", "null")
+	limRecv(t, entered, "the handler to start")
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), limWait)
+		defer cancel()
+		shut <- e.gw.Shutdown(ctx)
+	}()
+
+	// The idle connection has nothing to finish: it goes at once.
+	limWantClosed(t, idle, websocket.StatusGoingAway, "server shutting down")
+	// Events on the busy one are refused from the moment it drains.
+	id := int64(100)
+	limEventually(t, "an event to be refused during the drain", func() bool {
+		id++
+		limSend(busy, id, "echo", "1")
+		ack := busy.WaitAck(id)
+		if !ack.OK() {
+			limWantCode(t, ack, wsgate.CodeUnavailable)
+		}
+		return !ack.OK()
+	})
+	if he := e.srv.Refused(e.dialOptions(e.token("late"))); he.Status != http.StatusServiceUnavailable || he.Header.Get("Retry-After") == "" {
+		t.Fatalf("handshake during shutdown = %d %s, want 503 with Retry-After", he.Status, he.RawBody)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while a handler was running", err)
+	default:
+	}
+
+	close(release)
+	ack := busy.WaitAck(1)
+	limWantOK(t, ack)
+	if string(ack.Data) != `"released"` {
+		t.Fatalf("in-flight ack = %s, want \"released\"", ack.Data)
+	}
+	limWantClosed(t, busy, websocket.StatusGoingAway, "server shutting down")
+
+	if err := limRecv(t, shut, "Shutdown to return"); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	if n := e.gw.Len(); n != 0 {
+		t.Fatalf("gw.Len() = %d after Shutdown, want 0", n)
+	}
+	for range 2 {
+		d := limRecv(t, gone, "OnDisconnect")
+		if d.status.Code != websocket.StatusGoingAway || !d.status.ByServer {
+			t.Fatalf("%s closed with %+v, want 1001 by the server", d.subject, d.status)
+		}
+	}
+	he := e.srv.Refused(e.dialOptions(e.token("later")))
+	if he.Status != http.StatusServiceUnavailable || he.Header.Get("Retry-After") == "" {
+		t.Fatalf("handshake after shutdown = %d %s, want 503 with Retry-After", he.Status, he.RawBody)
+	}
+}
+
+// TestShutdownInOrderMode: with the default in-order handling the read loop
+// runs the handler itself; the ack still goes out before the 1001.
+func TestShutdownInOrderMode(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	entered, release := limBlocking(e.gw)
+	c := e.dial("alice")
+
+	limSend(c, 1, "block", "null")
+	limRecv(t, entered, "the handler to start")
+	shut := make(chan error, 1)
+	go func() { shut <- e.gw.Shutdown(context.Background()) }()
+	limEventually(t, "the gateway to refuse handshakes", func() bool {
+		_, err := e.dialErr("late")
+		return err != nil
+	})
+	close(release)
+	limWantOK(t, c.WaitAck(1))
+	limWantClosed(t, c, websocket.StatusGoingAway, "server shutting down")
+	if err := limRecv(t, shut, "Shutdown to return"); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	if n := e.gw.Len(); n != 0 {
+		t.Fatalf("gw.Len() = %d after Shutdown, want 0", n)
+	}
+}
+
+// TestShutdownDeadline: a handler that only ends with its context holds the
+// drain until Shutdown's ctx expires; then its context is cancelled and
+// Shutdown returns the ctx's error once everything is gone.
+func TestShutdownDeadline(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	entered := make(chan struct{}, 1)
+	handlerErr := make(chan error, 1)
+	e.gw.Handle("wait", func(c *wsgate.Context) (any, error) {
+		entered <- struct{}{}
+		<-c.Context().Done()
+		handlerErr <- c.Context().Err()
+		return nil, c.Context().Err()
+	}, nil)
+	c := e.dial("alice")
+	limSend(c, 1, "wait", "null")
+	limRecv(t, entered, "the handler to start")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- e.gw.Shutdown(ctx) }()
+
+	if err := limRecv(t, shut, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
+	select {
+	case err := <-handlerErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("handler's context ended with %v, want context.Canceled", err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the handler did")
+	}
+	select {
+	case d := <-gone:
+		if !d.status.ByServer || d.status.Code != websocket.StatusGoingAway {
+			t.Fatalf("closed with %+v, want 1001 by the server", d.status)
+		}
+	default:
+		t.Fatal("Shutdown returned before OnDisconnect")
+	}
+	if n := e.gw.Len(); n != 0 {
+		t.Fatalf("gw.Len() = %d after Shutdown, want 0", n)
+	}
+	// The client sees the end of the connection, with or without a close
+	// frame: the gateway tore it down.
+	if st := c.WaitClosed(); st.Code != websocket.StatusGoingAway && st.Code != -1 {
+		t.Fatalf("client saw close %d %q, want 1001 or an abrupt end", st.Code, st.Reason)
+	}
+}
+
+// TestManyAbruptDisconnects: connections that vanish without a close frame
+// are each reported once and leave nothing behind.
+func TestManyAbruptDisconnects(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	var connected atomic.Int64
+	allIn := make(chan struct{})
+	opts := wsgate.Options{
+		MaxConnectionsPerSubject: -1,
+		OnConnect: func(*wsgate.Conn) {
+			if connected.Add(1) == n {
+				close(allIn)
+			}
+		},
+	}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = e.dialRaw("crowd")
+	}
+	limRecv(t, allIn, "every connection to be served")
+	if got := e.gw.Len(); got != n {
+		t.Fatalf("gw.Len() = %d, want %d", got, n)
+	}
+	for _, ws := range conns {
+		_ = ws.CloseNow()
+	}
+	for i := range n {
+		d := limRecv(t, gone, "OnDisconnect")
+		if d.status.ByServer || d.status.Code != websocket.StatusAbnormalClosure {
+			t.Fatalf("disconnect %d reported %+v, want 1006 by the peer", i, d.status)
+		}
+	}
+	limEventually(t, "gw.Len() to reach 0", func() bool { return e.gw.Len() == 0 })
+	select {
+	case d := <-gone:
+		t.Fatalf("OnDisconnect called more than %d times: %+v", n, d)
+	default:
+	}
+}
+
+// TestShutdownNeverDropsAnAnswer races Shutdown against a stream of
+// requests: a handler that has started must be able to answer, whichever
+// way the race goes; only events that are refused get no handler.
+func TestShutdownNeverDropsAnAnswer(t *testing.T) {
+	t.Parallel()
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
+			t.Parallel()
+			for range 100 {
+				limShutdownRace(t, conc)
+			}
+		})
+	}
+}
+
+func limShutdownRace(t *testing.T, conc int) {
+	t.Helper()
+	e := limSetup(t, wsgate.Options{EventsPerSecond: -1, HandlerConcurrency: conc}, 0)
+	started := make(chan struct{})
+	var once sync.Once
+	var dropped atomic.Int64
+	e.gw.Handle("r", func(c *wsgate.Context) (any, error) {
+		once.Do(func() { close(started) })
+		if err := c.Reply(1); err != nil {
+			dropped.Add(1)
+		}
+		return nil, nil
+	}, nil)
+	ws := e.dialRaw("a")
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 200 {
+			if ws.Write(context.Background(), websocket.MessageText, []byte(`{"event":"r","id":1}`)) != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	limRecv(t, started, "the first handler")
+	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	defer cancel()
+	if err := e.gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	_ = ws.CloseNow()
+	wg.Wait()
+	if n := dropped.Load(); n > 0 {
+		t.Fatalf("%d handler(s) ran after the close was decided: their answers were dropped", n)
+	}
+}
