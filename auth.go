@@ -23,10 +23,18 @@ import (
 // client refreshes its token in band. An implementation must be safe for
 // concurrent use.
 //
-// Authenticate returns an error for a bad token. The message of an *Error
-// reaches the client (with HTTP 401 during the handshake); any other error
-// reaches it as "invalid token" and is only logged. Either way the message
-// must leak nothing about the token or the keys.
+// Authenticate returns an error for a bad token. The message and code of an
+// *Error reach the client (with HTTP 401 during the handshake, whatever its
+// Status); any other error reaches it as "invalid token" and is only logged.
+// Either way the message must leak nothing about the token or the keys. A
+// token it accepts must yield a principal with a non-empty Subject: per-subject
+// limits and $refresh key on it, and the gateway refuses a principal without
+// one.
+//
+// Authenticate should honour ctx. The handshake is answered 503 at
+// ConnectTimeout whatever it does, but an implementation that ignores ctx
+// keeps its goroutine until it returns; during a $refresh it holds its
+// connection's events meanwhile.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*Principal, error)
 }

@@ -65,6 +65,11 @@ type Conn struct {
 	handlers sync.WaitGroup
 	slots    chan struct{} // HandlerConcurrency > 1 only
 
+	// readBlocked is set while the read loop cannot read (see notReading);
+	// readStalls counts the times it was.
+	readBlocked atomic.Bool
+	readStalls  atomic.Uint64
+
 	// mu guards everything below, the outbound queue included.
 	mu           sync.Mutex
 	queue        []*frame
@@ -75,6 +80,7 @@ type Conn struct {
 	closing      bool // a close has been decided
 	closePending bool // the close frame waits for the writer to finish
 	failed       bool // the socket is being torn down: write nothing more
+	discard      bool // the queue overflowed: write nothing but the close frame
 	status       CloseStatus
 	ended        bool // the session is over; no background work may start
 	bg           sync.WaitGroup
@@ -121,25 +127,23 @@ func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
 // Context returns a context cancelled when the connection ends.
 func (c *Conn) Context() context.Context { return c.ctx }
 
-// Emit queues an event for this connection. It never blocks: when the
-// connection's outbound queue is full the connection is closed with 1013
-// and ErrSlowConsumer returned.
-func (c *Conn) Emit(event string, data any) error { return c.emit(event, data, false) }
-
-// Close closes the connection with code and reason, after the frames
-// already queued. Keep reasons short: over 123 bytes they are replaced.
-func (c *Conn) Close(code websocket.StatusCode, reason string) {
-	c.closeWith(code, reason)
-}
-
-func (c *Conn) emit(event string, data any, inline bool) error {
+// Emit queues an event for this connection. It never blocks: the frame is
+// written by a goroutine of the connection's, and when the outbound queue is
+// full the connection is closed with 1013 and ErrSlowConsumer returned.
+func (c *Conn) Emit(event string, data any) error {
 	f := c.gw.frames.get()
 	var err error
 	if f.b, err = appendEvent(f.b, event, data); err != nil {
 		c.gw.frames.put(f)
 		return err
 	}
-	return c.send(f, inline)
+	return c.send(f, false)
+}
+
+// Close closes the connection with code and reason, after the frames
+// already queued. Keep reasons short: over 123 bytes they are replaced.
+func (c *Conn) Close(code websocket.StatusCode, reason string) {
+	c.closeWith(code, reason)
 }
 
 // closeWith starts a close handshake with code once every queued frame is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -74,17 +75,24 @@ func (c *Context) Metadata(key string) (any, bool) {
 	return v, ok
 }
 
-// Emit sends an event to this connection. It never blocks on a slow client.
+// Emit sends an event to this connection, as Conn.Emit does: it never
+// blocks on a slow client. In a connect guard there is no connection yet,
+// and Emit returns an error that matches ErrClosed.
 func (c *Context) Emit(event string, data any) error {
 	if c.conn == nil {
 		return errNoConn
 	}
-	return c.conn.emit(event, data, true)
+	return c.conn.Emit(event, data)
 }
 
 // Reply answers the request with data as a success ack. For a message
 // without an id it does nothing. A handler's result is replied for it; call
 // Reply from a filter that answers the client itself.
+//
+// The ack is written by the calling goroutine when no other write is in
+// progress: no hand-off on the request path. A peer that has stopped
+// reading holds that write, and its own connection's next events, for up to
+// WriteTimeout; the connection is then closed with 1013.
 func (c *Context) Reply(data any) error {
 	if c.answered {
 		return ErrAlreadyReplied
@@ -120,7 +128,7 @@ func (c *Context) ReplyError(err error) error {
 		e = errInternal
 	}
 	var cause *errorCause
-	if c.gw.opts.IncludeCause {
+	if c.gw.opts.IncludeCause && c.event != "" {
 		cause = &errorCause{Pattern: c.event, Data: rawOrNull(c.data)}
 	}
 	f := c.gw.frames.get()
@@ -143,4 +151,4 @@ func (c *Context) connID() string {
 
 func (c *Context) now() time.Time { return time.Now() }
 
-var errNoConn = errors.New("wsgate: no connection at connect time")
+var errNoConn = fmt.Errorf("%w: no connection at connect time", ErrClosed)

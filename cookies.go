@@ -72,8 +72,9 @@ func ParseCookies(header string) (map[string]string, error) {
 }
 
 // cookieValue finds the cookie called name in all of h's Cookie lines, which
-// it treats as one list. It returns ErrNoToken when the cookie is absent (or
-// present only with a malformed value), an error wrapping ErrDuplicateCookie
+// it treats as one list. It returns ErrNoToken when the cookie is absent, an
+// error when it is present with a malformed value (a broken session cookie
+// must not pass for no cookie at all), an error wrapping ErrDuplicateCookie
 // when the name appears more than once anywhere, and ErrTooManyCookies past
 // net/http's limit. It scans the lines without building a map.
 func cookieValue(h http.Header, name string) (string, error) {
@@ -104,8 +105,11 @@ func cookieValue(h http.Header, name string) (string, error) {
 			found, valid, value = true, ok, v
 		}
 	}
-	if !valid {
+	switch {
+	case !found:
 		return "", ErrNoToken
+	case !valid:
+		return "", errMalformedCookie
 	}
 	return value, nil
 }

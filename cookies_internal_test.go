@@ -25,7 +25,7 @@ func TestCookieValue(t *testing.T) {
 		{name: "secure prefix not the same name", lines: []string{"t=tok"}, cookie: "__Secure-t", wantErr: ErrNoToken},
 		{name: "case-sensitive", lines: []string{"T=tok"}, cookie: "t", wantErr: ErrNoToken},
 		{name: "malformed around", lines: []string{`junk; =x; a b=1; c="; t=tok; d=\; e`}, cookie: "t", want: "tok"},
-		{name: "malformed value only", lines: []string{`t=to"k`}, cookie: "t", wantErr: ErrNoToken},
+		{name: "malformed value only", lines: []string{`t=to"k`}, cookie: "t", wantErr: errMalformedCookie},
 		{name: "bare name is not the cookie", lines: []string{"t; a=1"}, cookie: "t", wantErr: ErrNoToken},
 		{name: "second line", lines: []string{"a=1", "t=tok"}, cookie: "t", want: "tok"},
 		{name: "duplicate in one line", lines: []string{"t=one; a=1; t=two"}, cookie: "t", wantErr: ErrDuplicateCookie},

@@ -455,3 +455,43 @@ func TestFilterIncludeCause(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterEditingGuardDenialIsLocal: a filter that rewrites the denial it
+// is given changes that answer only, never the package's ErrForbidden.
+func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	gw.Handle("locked", func(*wsgate.Context) (any, error) { return "open", nil }, &wsgate.HandlerOptions{
+		Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
+		Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
+			e.Message = "rewritten by a filter"
+			return e
+		})},
+	})
+	c := evDialAs(t, srv, "", nil)
+	evWantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
+	if wsgate.ErrForbidden.Message != "Forbidden resource" {
+		t.Fatalf("ErrForbidden.Message = %q after a filter edited its error", wsgate.ErrForbidden.Message)
+	}
+}
+
+// TestIncludeCauseOnlyForRoutedEvents: the cause names the event and its
+// data for a handler's error, and is absent for errors found before
+// routing, where there is no event to name.
+func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
+	gw.Handle("fail", func(*wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, nil)
+	r := evDialRaw(t, srv, nil)
+
+	r.send(`{"event":"fail","data":{"x":1},"id":1}`)
+	if got, want := r.read(), `"cause":{"pattern":"fail","data":{"x":1}}`; !strings.Contains(got, want) {
+		t.Fatalf("handler error %s, want it to hold %s", got, want)
+	}
+	for _, frame := range []string{`{"event":"nosuch","id":2}`, `{"event":"fail","id":3,"extra":true}`} {
+		r.send(frame)
+		if got := r.read(); strings.Contains(got, "cause") {
+			t.Fatalf("answer to %s is %s: a cause without an event", frame, got)
+		}
+	}
+}

@@ -52,8 +52,12 @@ type Gateway struct {
 // New returns a gateway configured by opts. It refuses a configuration
 // that would be unsafe without saying so: cookie authentication with no
 // allowed origin (any site could open connections with your users' cookies)
-// unless InsecureAllowAnyOrigin is set, and malformed origins.
+// unless InsecureAllowAnyOrigin is set, malformed origins, and a negative
+// value for a limit that cannot be turned off.
 func New(opts Options) (*Gateway, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	origins, err := newOriginPolicy(opts.Origins, opts.OriginFunc, opts.InsecureAllowAnyOrigin)
 	if err != nil {
@@ -118,15 +122,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
-	defer cancel()
-	principal, err := g.authenticate(ctx, r, origin)
-	if err == nil {
-		err = g.runConnectGuards(ctx, r, principal)
-	}
-	if err == nil && ctx.Err() != nil {
-		err = errHandshakeTimeout
-	}
+	principal, err := g.verify(r, origin)
 	if err != nil {
 		writeRefusal(w, err)
 		return

@@ -86,6 +86,12 @@ func claimMatches(v any, anyOf []string) bool {
 func runGuards(c *Context, guards []Guard) error {
 	for _, g := range guards {
 		if err := protect(func() error { return g(c) }); err != nil {
+			if e, ok := err.(*Error); ok && (e == ErrForbidden || e == ErrUnauthorized) {
+				// Filters may edit the error they are given: never
+				// hand them the package's shared value.
+				cp := *e
+				return &cp
+			}
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package wsgate
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -47,6 +48,44 @@ func (g *Gateway) checkOrigin(r *http.Request) (string, error) {
 	return values[0], nil
 }
 
+// verify authenticates the request and runs the connect guards within
+// ConnectTimeout. They run on a goroutine of their own, so that an
+// authenticator or guard that ignores its context still cannot hold the
+// client past the deadline: the client is answered 503 then, and the late
+// result is dropped when it comes.
+func (g *Gateway) verify(r *http.Request, origin string) (*Principal, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
+	defer cancel()
+	type verdict struct {
+		p   *Principal
+		err error
+	}
+	done := make(chan verdict, 1)
+	go func() {
+		var v verdict
+		if perr := protect(func() error {
+			v.p, v.err = g.authenticate(ctx, r, origin)
+			if v.err == nil {
+				v.err = g.runConnectGuards(ctx, r, v.p)
+			}
+			return nil
+		}); perr != nil {
+			g.log.Error("wsgate: authenticator panicked", slog.Any("error", perr))
+			v = verdict{err: errInternal}
+		}
+		done <- v
+	}()
+	select {
+	case v := <-done:
+		if v.err == nil && ctx.Err() != nil {
+			return nil, errHandshakeTimeout
+		}
+		return v.p, v.err
+	case <-ctx.Done():
+		return nil, errHandshakeTimeout
+	}
+}
+
 // authenticate finds the token and verifies it. It returns a nil principal
 // for an anonymous connection.
 func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin string) (*Principal, error) {
@@ -76,15 +115,29 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin stri
 			return nil, errHandshakeTimeout
 		}
 		g.log.Debug("wsgate: token refused", slog.String("source", src.Name), slog.Any("error", err))
-		if e, ok := asError(err); ok && e.Status == http.StatusUnauthorized {
-			return nil, e
-		}
-		return nil, errInvalidToken
+		return nil, tokenRefusal(err)
 	}
-	if p == nil {
+	if p == nil || p.Subject == "" {
+		// Per-subject limits and $refresh key on the subject: a principal
+		// without one would share a single bucket with every other.
+		g.log.Error("wsgate: authenticator returned no principal or an empty Subject", slog.String("source", src.Name))
 		return nil, errInvalidToken
 	}
 	return p, nil
+}
+
+// tokenRefusal is the answer to a token the authenticator refused: its
+// *Error's message and code with status 401, or "invalid token" for any
+// other error.
+func tokenRefusal(err error) *Error {
+	e, ok := asError(err)
+	if !ok {
+		return errInvalidToken
+	}
+	if e.Status == http.StatusUnauthorized {
+		return e
+	}
+	return &Error{Status: http.StatusUnauthorized, Code: cmp.Or(e.Code, CodeUnauthorized), Message: e.Message, Data: e.Data, Err: e}
 }
 
 // findToken tries the token sources in order; the first that finds

@@ -860,6 +860,46 @@ func TestHandshakeAllowAnonymous(t *testing.T) {
 	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{
 		"Cookie": {"access_token="},
 	}}), http.StatusUnauthorized, "invalid token")
+	// A token cookie whose value is malformed is a broken token, not none.
+	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{
+		"Cookie": {`a=1; access_token=to"ken; b=2`},
+	}}), http.StatusUnauthorized, "invalid token")
+}
+
+// TestHandshakeAuthenticatorErrors: an *Error from a custom authenticator
+// reaches the client with its message and code (as a 401, whatever its
+// Status); any other error, and a principal without a subject, is
+// "invalid token" and nothing more.
+func TestHandshakeAuthenticatorErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		principal     *wsgate.Principal
+		err           error
+		message, code string
+	}{
+		{"gateway error", nil, wsgate.NewError("REVOKED", "session revoked"), "session revoked", "REVOKED"},
+		{"gateway error with a status", nil, &wsgate.Error{Status: http.StatusForbidden, Message: "banned"}, "banned", wsgate.CodeUnauthorized},
+		{"other error", nil, errors.New("db at 10.0.0.7 is down"), "invalid token", wsgate.CodeUnauthorized},
+		{"empty subject", &wsgate.Principal{}, nil, "invalid token", wsgate.CodeUnauthorized},
+		{"no principal", nil, nil, "invalid token", wsgate.CodeUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			auth := wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
+				return tc.principal, tc.err
+			})
+			_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth})
+			he := srv.Refused(hsWithCookie("opaque-session-token"))
+			hsWantRefusal(t, he, http.StatusUnauthorized, tc.message)
+			if he.Body.Code != tc.code {
+				t.Errorf("code %q, want %q", he.Body.Code, tc.code)
+			}
+			if bytes.Contains(he.RawBody, []byte("10.0.0.7")) {
+				t.Errorf("body %s leaks the error's text", he.RawBody)
+			}
+		})
+	}
 }
 
 // ---------------------------------------------------------- connect guards
@@ -1000,6 +1040,33 @@ func TestHandshakeConnectTimeout(t *testing.T) {
 				t.Errorf("Len = %d", gw.Len())
 			}
 		})
+	}
+}
+
+// TestHandshakeConnectTimeoutUncooperative: an authenticator that ignores
+// its context cannot hold the client past ConnectTimeout.
+func TestHandshakeConnectTimeoutUncooperative(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	t.Cleanup(func() {
+		close(release)
+		<-returned // the straggler ends when its authenticator returns
+	})
+	stubborn := wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
+		defer close(returned)
+		<-release // ignores ctx
+		return &wsgate.Principal{Subject: "late"}, nil
+	})
+	gw, srv := hsNew(t, wsgate.Options{
+		Origins: []string{hsOrigin}, Authenticator: stubborn, ConnectTimeout: 50 * time.Millisecond,
+	})
+	// Dial's own deadline (5 s) is far past ConnectTimeout: only the
+	// gateway's answer can end this before it.
+	he := srv.Refused(hsWithCookie("token"))
+	hsWantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
+	if gw.Len() != 0 {
+		t.Errorf("Len = %d", gw.Len())
 	}
 }
 

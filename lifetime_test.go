@@ -181,3 +181,30 @@ func TestRevalidateKeeps(t *testing.T) {
 	}
 	limWantOK(t, c.Request("echo", 1))
 }
+
+// TestKeepaliveSparesPeerWhileSlotsAreBusy: with every handler slot taken
+// the read loop cannot read pongs; a healthy peer is not dropped for that.
+func TestKeepaliveSparesPeerWhileSlotsAreBusy(t *testing.T) {
+	t.Parallel()
+	const interval = 30 * time.Millisecond
+	opts := wsgate.Options{HandlerConcurrency: 2, PingInterval: interval, PongTimeout: interval}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	entered, release := limBlocking(e.gw)
+	c := e.dial("alice")
+	for id := int64(1); id <= 3; id++ { // the third waits for a slot
+		limSend(c, id, "block", "null")
+	}
+	limRecv(t, entered, "the first handler")
+	limRecv(t, entered, "the second handler")
+	time.Sleep(10 * interval) // several keepalive rounds with the loop stuck
+	close(release)
+	for id := int64(1); id <= 3; id++ {
+		limWantOK(t, c.WaitAck(id))
+	}
+	select {
+	case d := <-gone:
+		t.Fatalf("healthy peer dropped with %+v", d.status)
+	default:
+	}
+}

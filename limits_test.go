@@ -584,3 +584,124 @@ func TestRateLimitWithoutClosing(t *testing.T) {
 	limSend(c, 21, "echo", "1")
 	c.WaitAck(21)
 }
+
+// TestHandlerEmitNeverBlocks: a handler that emits to a peer taking nothing
+// returns at once; the full queue, not the (distant) write timeout, closes
+// the peer with 1013.
+func TestHandlerEmitNeverBlocks(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{OutboundQueue: 8, WriteTimeout: time.Hour}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	returned := make(chan error, 1)
+	payload := strings.Repeat("e", 4<<10)
+	e.gw.Handle("spam", func(c *wsgate.Context) (any, error) {
+		var err error
+		for range 1000 { // 4 MiB: far past every buffer on the way
+			if err = c.Emit("spam", payload); err != nil {
+				break
+			}
+		}
+		returned <- err
+		return nil, nil
+	}, nil)
+	stuck := e.dialRaw("stuck")
+	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	defer cancel()
+	if err := stuck.Write(ctx, websocket.MessageText, []byte(`{"event":"spam"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := limRecv(t, returned, "the emitting handler to return"); !errors.Is(err, wsgate.ErrSlowConsumer) && !errors.Is(err, wsgate.ErrClosed) {
+		t.Fatalf("Emit returned %v, want ErrSlowConsumer or ErrClosed once the queue is full", err)
+	}
+	d := limRecv(t, gone, "the stuck peer to be dropped")
+	if d.status.Code != websocket.StatusTryAgainLater || d.status.Reason != "slow consumer" {
+		t.Fatalf("stuck peer closed with %+v, want 1013 slow consumer", d.status)
+	}
+}
+
+// TestSlowConsumerReceivesCloseFrame: a peer that falls behind, and then
+// reads again, finds the 1013 close frame after what was sent before it.
+func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{OutboundQueue: 4, WriteTimeout: time.Hour}
+	gone := limRecordDisconnects(&opts)
+	e := limSetup(t, opts, 0)
+	slow := e.dialRaw("slow")
+	slow.SetReadLimit(1 << 20)
+	limEventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
+
+	payload := strings.Repeat("s", 64<<10)
+	for range 64 { // 4 MiB, far past the in-memory buffer and the queue
+		_ = e.gw.Broadcast("tick", payload)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	defer cancel()
+	events := 0
+	for {
+		_, _, err := slow.Read(ctx)
+		if err == nil {
+			events++
+			continue
+		}
+		if code := websocket.CloseStatus(err); code != websocket.StatusTryAgainLater {
+			t.Fatalf("after %d events: read %v, want close 1013", events, err)
+		}
+		break
+	}
+	if events == 0 || events >= 64 {
+		t.Fatalf("%d events before the close, want some but not all", events)
+	}
+	if d := limRecv(t, gone, "the slow peer's disconnect"); d.status.Code != websocket.StatusTryAgainLater {
+		t.Fatalf("OnDisconnect saw %+v, want 1013", d.status)
+	}
+}
+
+// TestHandlerConcurrencyBound: the event past HandlerConcurrency waits for
+// a slot.
+func TestHandlerConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{HandlerConcurrency: 2}, 0)
+	entered, release := limBlocking(e.gw)
+	c := e.dial("alice")
+	for id := int64(1); id <= 3; id++ {
+		limSend(c, id, "block", "null")
+	}
+	limRecv(t, entered, "the first handler")
+	limRecv(t, entered, "the second handler")
+	select {
+	case id := <-entered:
+		t.Fatalf("request %d started while two handlers ran, with HandlerConcurrency 2", id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	limRecv(t, entered, "the third handler, once a slot is free")
+	for id := int64(1); id <= 3; id++ {
+		limWantOK(t, c.WaitAck(id))
+	}
+}
+
+func TestNewRefusesNegativeLimits(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string]wsgate.Options{
+		"ConnectTimeout":     {ConnectTimeout: -1},
+		"ReadLimit":          {ReadLimit: -1},
+		"PongTimeout":        {PongTimeout: -1},
+		"WriteTimeout":       {WriteTimeout: -1},
+		"OutboundQueue":      {OutboundQueue: -1},
+		"EventBurst":         {EventBurst: -1},
+		"HandlerConcurrency": {HandlerConcurrency: -1},
+		"RevalidateInterval": {RevalidateInterval: -1},
+	} {
+		if _, err := wsgate.New(opts); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("New with negative %s: err = %v, want an error naming it", name, err)
+		}
+	}
+	// The limits that a negative value turns off are accepted.
+	if _, err := wsgate.New(wsgate.Options{
+		PingInterval: -1, EventsPerSecond: -1, MaxRateViolations: -1, MaxMalformedFrames: -1,
+		MaxConnections: -1, MaxConnectionsPerSubject: -1,
+	}); err != nil {
+		t.Fatalf("New with the limits turned off: %v", err)
+	}
+}

@@ -2,12 +2,14 @@ package wsgate
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
 
 // Defaults for Options. A zero field in Options means its default; where a
-// limit can be turned off, a negative value does that.
+// limit can be turned off, a negative value does that, and elsewhere New
+// refuses a negative value.
 const (
 	DefaultTokenCookie        = "access_token"
 	DefaultConnectTimeout     = 10 * time.Second
@@ -23,7 +25,6 @@ const (
 	DefaultMaxConnections     = 10_000
 	DefaultMaxConnsPerSubject = 64
 	DefaultRevalidateInterval = time.Minute
-	DefaultShutdownRetryAfter = 5 * time.Second
 	maxEventNameLen           = 128
 	defaultHandlerConcurrency = 1
 )
@@ -72,9 +73,11 @@ type Options struct {
 	// Filters run after the handler filters of every event, before the
 	// default filter.
 	Filters []Filter
-	// IncludeCause echoes the offending event name and payload in error
-	// answers ("cause"), as NestJS's includeCause does. Off by default:
-	// it reflects client input back and can grow answers.
+	// IncludeCause echoes the offending event name and payload in the
+	// error answers of a routed event ("cause"), as NestJS's includeCause
+	// does; errors found before routing (a malformed frame, an unknown
+	// event, a rate limit) carry none. Off by default: it reflects client
+	// input back and can grow answers.
 	IncludeCause bool
 	// Subprotocols are the application subprotocols the gateway may
 	// negotiate, in order of preference.
@@ -161,6 +164,29 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.Default()
 	}
 	return o
+}
+
+// validate refuses the negative values that do not mean "off": each would
+// break every connection (a queue of -1 frames, a read limit of -1 bytes).
+func (o *Options) validate() error {
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"ConnectTimeout", o.ConnectTimeout < 0},
+		{"ReadLimit", o.ReadLimit < 0},
+		{"PongTimeout", o.PongTimeout < 0},
+		{"WriteTimeout", o.WriteTimeout < 0},
+		{"OutboundQueue", o.OutboundQueue < 0},
+		{"EventBurst", o.EventBurst < 0},
+		{"HandlerConcurrency", o.HandlerConcurrency < 0},
+		{"RevalidateInterval", o.RevalidateInterval < 0},
+	} {
+		if f.negative {
+			return fmt.Errorf("wsgate: Options.%s is negative: this limit cannot be turned off (zero means its default)", f.name)
+		}
+	}
+	return nil
 }
 
 func setDefault[T comparable](p *T, def T) {

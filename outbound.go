@@ -8,12 +8,16 @@ import (
 
 // The outbound path. Every frame for a connection goes through its bounded
 // queue. Whoever queues a frame while no one is writing becomes the writer
-// and flushes the queue: a handler's ack is written by the handler's own
-// goroutine (no hand-off on the request/ack path), while emits from other
-// goroutines (broadcasts) start a background writer so they never block.
-// One write that outlasts WriteTimeout, or a queue that fills up, closes the
-// connection with 1013: a slow consumer costs its own connection, never the
-// gateway.
+// and flushes the queue: a handler's ack (and any error answer) is written
+// by the handler's own goroutine (no hand-off on the request/ack path),
+// while emits and broadcasts start a background writer so that they never
+// block. A peer that stops reading can therefore hold the goroutine writing
+// its ack, and so its own connection's next events, for up to WriteTimeout;
+// never another connection.
+// A queue that fills up closes the connection with 1013 once the write in
+// progress is done; one write that outlasts WriteTimeout drops it at once,
+// with no close frame (none could get through). A slow consumer costs its
+// own connection, never the gateway.
 
 // send queues f for c. inline lets the calling goroutine do the writing
 // itself when no one else is. send takes ownership of f.
@@ -27,7 +31,7 @@ func (c *Conn) send(f *frame, inline bool) error {
 	if c.queued >= c.gw.opts.OutboundQueue {
 		c.mu.Unlock()
 		c.gw.frames.put(f)
-		c.fail(websocket.StatusTryAgainLater, "slow consumer")
+		c.overflow()
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, f)
@@ -85,10 +89,23 @@ func (c *Conn) flush() {
 	}
 }
 
+// overflow closes a connection whose outbound queue is full with 1013
+// "slow consumer". What waits is dropped, the frames of the batch being
+// written are skipped, and the close frame follows the write in progress: a
+// peer that is merely slow still learns why it was closed, while one that
+// has stopped reading is dropped by the WriteTimeout watchdog instead.
+func (c *Conn) overflow() {
+	c.mu.Lock()
+	c.discard = true
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	c.closeWith(websocket.StatusTryAgainLater, "slow consumer")
+}
+
 // write writes one frame under the write watchdog.
 func (c *Conn) write(b []byte) bool {
 	c.mu.Lock()
-	if c.failed || c.ended {
+	if c.failed || c.ended || c.discard {
 		c.mu.Unlock()
 		return false
 	}

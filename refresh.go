@@ -63,11 +63,11 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.gw.opts.ConnectTimeout)
 	defer cancel()
 	p, err := auth.Authenticate(ctx, req.Token)
-	if err != nil || p == nil {
-		if e, ok := asError(err); ok {
-			return nil, &Error{Code: CodeUnauthorized, Message: e.Message}
-		}
-		return nil, &Error{Code: CodeUnauthorized, Message: errInvalidToken.Message}
+	if err != nil {
+		return nil, tokenRefusal(err)
+	}
+	if p == nil || p.Subject == "" {
+		return nil, errInvalidToken
 	}
 	if p.Subject != old.Subject {
 		return nil, errRefreshSubject

@@ -169,7 +169,7 @@ func (c *Conn) dispatch(f *frame) bool {
 	}
 
 	if env.Event[0] == '$' {
-		c.protocolEvent(env)
+		c.notReading(func() { c.protocolEvent(env) })
 		g.frames.put(f)
 		return true
 	}
@@ -198,14 +198,12 @@ func (c *Conn) dispatch(f *frame) bool {
 		route: rt, event: rt.name, data: env.Data, id: env.ID, hasID: env.HasID,
 	}
 	if c.slots == nil {
-		c.handle(ctx)
+		c.notReading(func() { c.handle(ctx) })
 		g.frames.put(f)
 		c.handled()
 		return true
 	}
-	select {
-	case c.slots <- struct{}{}:
-	case <-c.ctx.Done():
+	if !c.takeSlot() {
 		g.frames.put(f)
 		c.handled()
 		return false
@@ -219,6 +217,35 @@ func (c *Conn) dispatch(f *frame) bool {
 		c.handled()
 	}()
 	return true
+}
+
+// takeSlot waits for one of the HandlerConcurrency slots; it reports false
+// when the connection ended first.
+func (c *Conn) takeSlot() bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+	}
+	ok := false
+	c.notReading(func() {
+		select {
+		case c.slots <- struct{}{}:
+			ok = true
+		case <-c.ctx.Done():
+		}
+	})
+	return ok
+}
+
+// notReading runs f on the read loop, which reads nothing meanwhile: no
+// pong can arrive, so keepalive does not hold a missing one against the
+// peer for any round that overlaps f.
+func (c *Conn) notReading(f func()) {
+	c.readStalls.Add(1)
+	c.readBlocked.Store(true)
+	defer c.readBlocked.Store(false)
+	f()
 }
 
 // handled is called after each handler; the last one out of a draining

@@ -57,28 +57,37 @@ func (c *Conn) armExpiryLocked(p *Principal) {
 }
 
 // keepalive pings the peer and drops it if no pong comes within
-// PongTimeout. While a handler runs on the read loop (the default, in-order
-// mode) no pong can be read, so that round is skipped.
+// PongTimeout. A pong is read by the read loop, so a round during which the
+// loop could not read (a handler ran on it in the default in-order mode, or
+// it waited for a handler slot) is not held against the peer.
 func (c *Conn) keepalive() {
 	if !c.enter() {
 		return
 	}
 	defer c.bg.Done()
 	o := &c.gw.opts
-	if c.slots != nil || c.active.Load() == 0 {
+	if !c.readBlocked.Load() {
+		stalls := c.readStalls.Load()
 		ctx, cancel := context.WithTimeout(c.ctx, o.PongTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()
-		if err != nil && c.ctx.Err() == nil && ctx.Err() != nil && (c.slots != nil || c.active.Load() == 0) {
+		readable := !c.readBlocked.Load() && c.readStalls.Load() == stalls
+		if err != nil && c.ctx.Err() == nil && ctx.Err() != nil && readable {
 			c.fail(websocket.StatusAbnormalClosure, "ping timeout")
 			return
 		}
 	}
+	c.rearm(&c.pingTimer, o.PingInterval)
+}
+
+// rearm restarts *t, a timer of the connection (read under c.mu), unless
+// the session is over.
+func (c *Conn) rearm(t **time.Timer, d time.Duration) {
 	c.mu.Lock()
-	if !c.ended && c.pingTimer != nil {
-		c.pingTimer.Reset(o.PingInterval)
+	defer c.mu.Unlock()
+	if !c.ended && *t != nil {
+		(*t).Reset(d)
 	}
-	c.mu.Unlock()
 }
 
 // revalidate asks the application whether the connection may go on.
@@ -98,9 +107,5 @@ func (c *Conn) revalidate() {
 		}
 		return
 	}
-	c.mu.Lock()
-	if !c.ended && c.revalTimer != nil {
-		c.revalTimer.Reset(o.RevalidateInterval)
-	}
-	c.mu.Unlock()
+	c.rearm(&c.revalTimer, o.RevalidateInterval)
 }

@@ -17,6 +17,7 @@ var ErrNoToken = errors.New("wsgate: no token")
 var (
 	errEmptyToken         = errors.New("wsgate: empty token")
 	errMalformedToken     = errors.New("wsgate: malformed token")
+	errMalformedCookie    = errors.New("wsgate: token cookie with a malformed value")
 	errMultipleAuthHeader = errors.New("wsgate: more than one Authorization header")
 	errDuplicateQuery     = errors.New("wsgate: token query parameter present more than once")
 	errDuplicateProtocol  = errors.New("wsgate: token subprotocol offered more than once")
