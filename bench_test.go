@@ -248,7 +248,8 @@ func BenchmarkHandshake(b *testing.B) {
 }
 
 // BenchmarkIdleConnection holds b.N authenticated connections open and
-// reports the heap and goroutines each costs once idle ("B/conn",
+// reports the memory (live heap and goroutine stacks) and goroutines each
+// costs once idle ("B/conn",
 // "goroutines/conn"). Both ends run in this process, so the figures include
 // the client's share, the same for both sub-benchmarks: their difference is
 // what the gateway adds.
@@ -278,12 +279,12 @@ func BenchmarkIdleConnection(b *testing.B) {
 	}
 }
 
-// benchHeap returns the live heap after a collection, and the goroutine
-// count.
+// benchHeap returns the live heap after a collection plus the goroutine
+// stacks in use, and the goroutine count.
 func benchHeap() (int64, int) {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc), runtime.NumGoroutine()
+	return int64(m.HeapAlloc + m.StackInuse), runtime.NumGoroutine()
 }

@@ -24,7 +24,8 @@ const (
 	StatusTokenExpired websocket.StatusCode = 4001
 )
 
-// Errors returned by Conn.Emit and Gateway.Broadcast for one connection.
+// Errors returned by Conn.Emit and Context.Emit. Gateway.Broadcast does not
+// report them: a connection it cannot reach is closed, the others served.
 var (
 	ErrClosed       = errors.New("wsgate: connection closed")
 	ErrSlowConsumer = errors.New("wsgate: outbound queue full: slow consumer")

@@ -12,6 +12,10 @@ import (
 // Status is used only before the upgrade (a connect guard's denial, a refused
 // handshake): it is the HTTP status of the answer. Err is the underlying cause;
 // it is never sent to the client.
+//
+// A filter that wants to change an *Error it is given should return a new
+// one: the value may be shared (the gateway copies its own ErrForbidden and
+// ErrUnauthorized before filters see them, but not your sentinels).
 type Error struct {
 	// Status is the HTTP status used when the error refuses a handshake.
 	// Zero means 403 for a guard's denial.
@@ -55,18 +59,18 @@ func (e *Error) Is(target error) bool {
 // Error codes the gateway itself sends. Application codes may be anything
 // else; codes are never reused with another meaning.
 const (
-	CodeBadRequest    = "BAD_REQUEST"       // a frame that is not a valid envelope
-	CodeUnknownEvent  = "UNKNOWN_EVENT"     // no handler is registered for the event
-	CodeInvalidData   = "INVALID_DATA"      // data that does not bind to the handler's input type
-	CodeValidation    = "VALIDATION_FAILED" // the input's Validate method refused it
-	CodeUnauthorized  = "UNAUTHORIZED"      // no principal where one is required, or a bad token
-	CodeForbidden     = "FORBIDDEN"         // a guard denied the request
-	CodeRateLimited   = "RATE_LIMITED"      // too many events in too short a time
-	CodeInternal      = "INTERNAL"          // any error that is not an *Error
-	CodeOriginRefused = "ORIGIN_NOT_ALLOWED"
-	CodeUnavailable   = "UNAVAILABLE" // shutting down, over a limit, or a handshake that timed out
-	CodeTooManyConns  = "TOO_MANY_CONNECTIONS"
-	CodeUpgradeNeeded = "UPGRADE_REQUIRED"
+	CodeBadRequest    = "BAD_REQUEST"          // a frame that is not a valid envelope
+	CodeUnknownEvent  = "UNKNOWN_EVENT"        // no handler is registered for the event
+	CodeInvalidData   = "INVALID_DATA"         // data that does not bind to the handler's input type
+	CodeValidation    = "VALIDATION_FAILED"    // the input's Validate method refused it
+	CodeUnauthorized  = "UNAUTHORIZED"         // no principal where one is required, or a bad token
+	CodeForbidden     = "FORBIDDEN"            // a guard denied the request
+	CodeRateLimited   = "RATE_LIMITED"         // too many events in too short a time
+	CodeInternal      = "INTERNAL"             // any error that is not an *Error
+	CodeOriginRefused = "ORIGIN_NOT_ALLOWED"   // the handshake's Origin is refused or missing (403)
+	CodeUnavailable   = "UNAVAILABLE"          // shutting down, over a limit, or a handshake that timed out
+	CodeTooManyConns  = "TOO_MANY_CONNECTIONS" // over MaxConnectionsPerSubject (429)
+	CodeUpgradeNeeded = "UPGRADE_REQUIRED"     // a plain HTTP request to the gateway (426)
 )
 
 // Errors a guard may return. Each is an *Error, so it reaches the client with

@@ -42,6 +42,7 @@ type PanicError struct {
 	Stack []byte // the panicking goroutine's stack
 }
 
+// Error says what was passed to panic; the stack is left to logs.
 func (e *PanicError) Error() string { return fmt.Sprintf("wsgate: panic: %v", e.Value) }
 
 // protect calls fn and turns a panic into a *PanicError.
@@ -79,7 +80,8 @@ func (g *Gateway) runFilters(c *Context, err error, filters []Filter) {
 }
 
 // defaultFilter answers an *Error with its message and code, and anything
-// else with "Internal server error" after logging it.
+// else with "Internal server error" after logging it (at Debug level when it
+// only says the connection is gone).
 func (g *Gateway) defaultFilter(c *Context, err error) {
 	e, ok := asError(err)
 	if !ok {
@@ -92,7 +94,13 @@ func (g *Gateway) defaultFilter(c *Context, err error) {
 		if errors.As(err, &p) {
 			attrs = append(attrs, slog.String("stack", string(p.Stack)))
 		}
-		g.log.Error("wsgate: handler failed", attrs...)
+		level := slog.LevelError
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrSlowConsumer) {
+			// The peer left or fell behind while the handler ran: an
+			// ordinary end of a connection, not a fault of the server.
+			level = slog.LevelDebug
+		}
+		g.log.Log(c.Context(), level, "wsgate: handler failed", attrs...)
 		e = errInternal
 	}
 	if c.replied() {

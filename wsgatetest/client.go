@@ -45,6 +45,7 @@ type HandshakeError struct {
 	RawBody []byte
 }
 
+// Error returns the status and the raw body.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("wsgatetest: handshake refused: %d %s", e.Status, e.RawBody)
 }

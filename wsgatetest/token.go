@@ -16,7 +16,7 @@ type Signer struct {
 	// *ecdsa.PrivateKey or ed25519.PrivateKey.
 	Key any
 	// Issuer and Audience, when set, go into every token made by Token,
-	// Expired and NotYetValid.
+	// Expired, NotYetValid and ExpiringIn.
 	Issuer   string
 	Audience string
 	// Lifetime of a token made by Token; one hour by default.

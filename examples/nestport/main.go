@@ -55,6 +55,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,9 +100,10 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 		// connection forever.
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at ws://%s/ws, allowed origin %s)\n", ln.Addr(), ln.Addr(), cfg.frontendHost)
+	page, socket := cfg.urls(ln.Addr().String())
+	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
 	if cfg.generatedSecret {
-		printQuickStart(out, cfg, ln.Addr().String())
+		printQuickStart(out, cfg, page, socket)
 	}
 
 	serveErr := make(chan error, 1)
@@ -139,7 +141,7 @@ func newMux(gw *wsgate.Gateway) *http.ServeMux {
 
 // printQuickStart prints a token for the generated key and a snippet that
 // sets it as the cookie and talks to the gateway.
-func printQuickStart(out io.Writer, cfg config, addr string) {
+func printQuickStart(out io.Writer, cfg config, page, socket string) {
 	token, err := mintToken(cfg, "demo-user", "admin", time.Hour)
 	if err != nil {
 		fmt.Fprintln(out, "cannot mint a demo token:", err)
@@ -151,14 +153,25 @@ A token for sub "demo-user" with role "admin", valid for one hour:
 
   %s
 
-Open http://%s/ in a browser and paste into its console:
+Open %s in a browser and paste into its console:
 
   document.cookie = "access_token=%s; path=/; SameSite=Lax";
-  const ws = new WebSocket("ws://%s/ws");
+  const ws = new WebSocket("%s");
   ws.onmessage = (m) => console.log(m.data);
   ws.onopen = () => ws.send(JSON.stringify({event: "xyz", data: {hello: "world"}, id: 1}));
 
-`, token, addr, token, addr)
+`, token, page, token, socket)
+}
+
+// urls returns the page to open and the WebSocket URL for a server
+// listening on addr. The page is this server's own unless FRONTEND_HOST
+// names another; the socket is then opened to the host the page was opened
+// at, so that the cookie set there goes along.
+func (cfg config) urls(addr string) (page, socket string) {
+	if cfg.ownOrigin {
+		return cfg.frontendHost + "/", "ws://" + strings.TrimPrefix(cfg.frontendHost, "http://") + "/ws"
+	}
+	return cfg.frontendHost + "/ (your front end, the allowed origin)", "ws://" + addr + "/ws"
 }
 
 // mintToken signs a token the port accepts; the quick start and the tests
@@ -186,6 +199,7 @@ type config struct {
 	frontendHost    string
 	secret          []byte
 	generatedSecret bool
+	ownOrigin       bool // frontendHost is this server's own page
 	leeway          time.Duration
 	issuer          string
 	audience        string
@@ -206,7 +220,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		cfg.addr = "127.0.0.1:8080"
 	}
 	if cfg.frontendHost == "" {
-		cfg.frontendHost = "http://" + cfg.addr
+		origin, err := defaultOrigin(cfg.addr)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.frontendHost, cfg.ownOrigin = origin, true
 	}
 	if len(cfg.secret) == 0 {
 		key := make([]byte, 32)
@@ -233,6 +251,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	p.int("WS_MAX_CONNECTIONS_PER_SUBJECT", &l.MaxConnectionsPerSubject)
 	p.int("WS_HANDLER_CONCURRENCY", &l.HandlerConcurrency)
 	return cfg, p.err
+}
+
+// defaultOrigin is the origin of the page this server serves on addr, as a
+// browser on this machine opens it: an address on every interface (":8080",
+// "0.0.0.0:8080") is opened as 127.0.0.1.
+func defaultOrigin(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("ADDR %q: %w", addr, err)
+	}
+	if port == "0" {
+		return "", fmt.Errorf("ADDR %q has no fixed port: set FRONTEND_HOST", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // envParser parses optional variables, keeping the first error.
