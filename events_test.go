@@ -203,18 +203,6 @@ func (r *evRaw) closeAndDrain() []string {
 	return frames
 }
 
-// evRecv waits for a value on ch.
-func evRecv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(evWait):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 // evRecorder records what ran, in order, from any goroutine.
 type evRecorder struct {
 	mu    sync.Mutex
@@ -309,7 +297,7 @@ func TestEventWithoutIDGetsNoAck(t *testing.T) {
 
 	r := evDialRaw(t, srv, nil)
 	r.send(`{"event":"note","data":"hello"}`)
-	if got := evRecv(t, ran, "the handler"); got != "hello" {
+	if got := recv(t, ran, "the handler"); got != "hello" {
 		t.Fatalf("handler got %q", got)
 	}
 	r.send(`{"event":"ping","id":9}`)
@@ -340,13 +328,13 @@ func TestEventRawHandler(t *testing.T) {
 	if f := r.read(); f != `{"id":77,"data":{"echo":{ "b" : [1, 2.5, "x"] }}}` {
 		t.Fatalf("ack = %s", f)
 	}
-	s := evRecv(t, got, "the handler")
+	s := recv(t, got, "the handler")
 	if s.event != "raw" || s.data != `{ "b" : [1, 2.5, "x"] }` || s.id != 77 || !s.hasID {
 		t.Fatalf("handler saw %+v", s)
 	}
 
 	r.send(`{"event":"raw"}`)
-	s = evRecv(t, got, "the handler")
+	s = recv(t, got, "the handler")
 	if s.data != "" || s.hasID {
 		t.Fatalf("handler of a message without data or id saw %+v", s)
 	}
@@ -722,7 +710,7 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 	gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Conn().ID(), nil }, nil)
 
 	c := evDialAs(t, srv, "alice", nil)
-	conn := evRecv(t, connected, "OnConnect")
+	conn := recv(t, connected, "OnConnect")
 	if p := conn.Principal(); p == nil || p.Subject != "alice" {
 		t.Fatalf("OnConnect principal = %+v, want alice", p)
 	}
@@ -736,7 +724,7 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 
 	// The client closes normally.
 	c.Close()
-	st := evRecv(t, disconnected, "OnDisconnect")
+	st := recv(t, disconnected, "OnDisconnect")
 	if st.Code != websocket.StatusNormalClosure || st.ByServer {
 		t.Fatalf("client close: OnDisconnect status %+v, want 1000 by the client", st)
 	}
@@ -746,14 +734,14 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 
 	// The server closes: a binary frame is refused with 1003.
 	c2 := evDialAs(t, srv, "bob", nil)
-	if p := evRecv(t, connected, "OnConnect").Principal(); p == nil || p.Subject != "bob" {
+	if p := recv(t, connected, "OnConnect").Principal(); p == nil || p.Subject != "bob" {
 		t.Fatalf("OnConnect principal = %+v, want bob", p)
 	}
 	c2.SendBinary([]byte{1, 2, 3})
 	if cs := c2.WaitClosed(); cs.Code != websocket.StatusUnsupportedData {
 		t.Fatalf("client saw close %+v, want 1003", cs)
 	}
-	st = evRecv(t, disconnected, "OnDisconnect")
+	st = recv(t, disconnected, "OnDisconnect")
 	if st.Code != websocket.StatusUnsupportedData || !st.ByServer {
 		t.Fatalf("binary frame: OnDisconnect status %+v, want 1003 by the server", st)
 	}
@@ -767,7 +755,7 @@ func TestLifecycleAnonymousConnectHasNoPrincipal(t *testing.T) {
 	opts.OnConnect = func(c *wsgate.Conn) { connected <- c.Principal() }
 	_, srv := evNew(t, opts)
 	srv.Dial(wsgatetest.DialOptions{})
-	if p := evRecv(t, connected, "OnConnect"); p != nil {
+	if p := recv(t, connected, "OnConnect"); p != nil {
 		t.Fatalf("anonymous OnConnect principal = %+v, want nil", p)
 	}
 }
@@ -795,14 +783,14 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	c.Emit("block", nil)
-	evRecv(t, started, "the handler to start")
+	recv(t, started, "the handler to start")
 	// The read loop is free while the handler blocks.
 	evWantOK(t, c.Request("ping", nil))
 	c.Close()
-	if err := evRecv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
+	if err := recv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
 	}
-	if st := evRecv(t, disconnected, "OnDisconnect"); st.Code != websocket.StatusNormalClosure {
+	if st := recv(t, disconnected, "OnDisconnect"); st.Code != websocket.StatusNormalClosure {
 		t.Fatalf("OnDisconnect status %+v", st)
 	}
 }
@@ -823,12 +811,12 @@ func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
 	}, nil)
 	c := srv.Dial(wsgatetest.DialOptions{})
 	evWantOK(t, c.Request("keep", nil))
-	ctx := evRecv(t, kept, "the handler")
+	ctx := recv(t, kept, "the handler")
 	if ctx.Err() != nil {
 		t.Fatal("the handler's context is done while the connection is open")
 	}
 	c.Close()
-	evRecv(t, disconnected, "OnDisconnect")
+	recv(t, disconnected, "OnDisconnect")
 	select {
 	case <-ctx.Done():
 	case <-time.After(evWait):

@@ -138,7 +138,7 @@ func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 	if f != `{"id":1,"error":{"status":"error","message":"Internal server error","code":"INTERNAL"}}` {
 		t.Fatalf("answer = %s", f)
 	}
-	id := evRecv(t, connID, "the guard")
+	id := recv(t, connID, "the guard")
 	log := logs.String()
 	for _, want := range []string{"fragile-event", id, "guard-secret"} {
 		if !strings.Contains(log, want) {

@@ -22,7 +22,7 @@ func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	e := limSetup(t, opts, 0)
 	e.dialRaw("silent") // never reads, so never answers a ping
 
-	d := limRecv(t, gone, "the silent peer to be dropped")
+	d := recv(t, gone, "the silent peer to be dropped")
 	if d.subject != "silent" {
 		t.Fatalf("OnDisconnect for %q, want the silent peer", d.subject)
 	}
@@ -175,7 +175,7 @@ func TestRevalidateKeeps(t *testing.T) {
 	e := limSetup(t, opts, 0)
 	c := e.dial("alice")
 	for range 3 {
-		if sub := limRecv(t, checked, "a revalidation"); sub != "alice" {
+		if sub := recv(t, checked, "a revalidation"); sub != "alice" {
 			t.Fatalf("revalidated %q, want alice", sub)
 		}
 	}
@@ -195,8 +195,8 @@ func TestKeepaliveSparesPeerWhileSlotsAreBusy(t *testing.T) {
 	for id := int64(1); id <= 3; id++ { // the third waits for a slot
 		limSend(c, id, "block", "null")
 	}
-	limRecv(t, entered, "the first handler")
-	limRecv(t, entered, "the second handler")
+	recv(t, entered, "the first handler")
+	recv(t, entered, "the second handler")
 	time.Sleep(10 * interval) // several keepalive rounds with the loop stuck
 	close(release)
 	for id := int64(1); id <= 3; id++ {

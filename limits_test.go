@@ -173,8 +173,9 @@ func limRecordDisconnects(opts *wsgate.Options) <-chan limDisconnect {
 	return ch
 }
 
-// limRecv receives from ch, failing the test after limWait.
-func limRecv[T any](t *testing.T, ch <-chan T, what string) T {
+// recv receives from ch, failing the test after limWait. Every test file
+// of the package uses it.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
@@ -359,7 +360,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		}
 		returned := make(chan error, 1)
 		go func() { returned <- e.gw.Broadcast("tick", payload) }()
-		if err := limRecv(t, returned, "Broadcast to return"); err != nil {
+		if err := recv(t, returned, "Broadcast to return"); err != nil {
 			t.Fatal(err)
 		}
 		// The normal peer gets every broadcast and its acks promptly.
@@ -403,8 +404,8 @@ func TestBroadcastNeverBlocks(t *testing.T) {
 			_ = e.gw.Broadcast("tick", payload)
 		}
 	}()
-	limRecv(t, done, "1000 broadcasts to a peer that reads nothing to return")
-	d := limRecv(t, gone, "the stuck peer to be dropped")
+	recv(t, done, "1000 broadcasts to a peer that reads nothing to return")
+	d := recv(t, gone, "the stuck peer to be dropped")
 	if d.status.Code != websocket.StatusTryAgainLater || !d.status.ByServer || d.status.Reason != "slow consumer" {
 		t.Fatalf("stuck peer closed with %+v, want 1013 slow consumer by the server", d.status)
 	}
@@ -472,7 +473,7 @@ func TestHandlerConcurrency(t *testing.T) {
 	// All four run at once: each is inside the handler before any is
 	// released.
 	for range 4 {
-		limRecv(t, entered, "four handlers to run at once")
+		recv(t, entered, "four handlers to run at once")
 	}
 	close(release)
 	for id := int64(1); id <= 4; id++ {
@@ -488,7 +489,7 @@ func TestSlowHandlerDoesNotDelayOtherConnections(t *testing.T) {
 	b := e.dial("bob")
 
 	limSend(a, 1, "block", "null")
-	limRecv(t, entered, "alice's handler to start")
+	recv(t, entered, "alice's handler to start")
 	// Alice's read loop is busy; Bob is served all the same.
 	for i := range 3 {
 		limWantOK(t, b.Request("echo", i))
@@ -560,7 +561,7 @@ func TestWriteWatchdog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := limRecv(t, gone, "the write watchdog to drop the stuck peer")
+	d := recv(t, gone, "the write watchdog to drop the stuck peer")
 	if d.status.Code != websocket.StatusTryAgainLater || !d.status.ByServer {
 		t.Fatalf("stuck peer closed with %+v, want 1013 by the server", d.status)
 	}
@@ -611,10 +612,10 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 	if err := stuck.Write(ctx, websocket.MessageText, []byte(`{"event":"spam"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := limRecv(t, returned, "the emitting handler to return"); !errors.Is(err, wsgate.ErrSlowConsumer) && !errors.Is(err, wsgate.ErrClosed) {
+	if err := recv(t, returned, "the emitting handler to return"); !errors.Is(err, wsgate.ErrSlowConsumer) && !errors.Is(err, wsgate.ErrClosed) {
 		t.Fatalf("Emit returned %v, want ErrSlowConsumer or ErrClosed once the queue is full", err)
 	}
-	d := limRecv(t, gone, "the stuck peer to be dropped")
+	d := recv(t, gone, "the stuck peer to be dropped")
 	if d.status.Code != websocket.StatusTryAgainLater || d.status.Reason != "slow consumer" {
 		t.Fatalf("stuck peer closed with %+v, want 1013 slow consumer", d.status)
 	}
@@ -652,7 +653,7 @@ func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 	if events == 0 || events >= 64 {
 		t.Fatalf("%d events before the close, want some but not all", events)
 	}
-	if d := limRecv(t, gone, "the slow peer's disconnect"); d.status.Code != websocket.StatusTryAgainLater {
+	if d := recv(t, gone, "the slow peer's disconnect"); d.status.Code != websocket.StatusTryAgainLater {
 		t.Fatalf("OnDisconnect saw %+v, want 1013", d.status)
 	}
 }
@@ -667,15 +668,15 @@ func TestHandlerConcurrencyBound(t *testing.T) {
 	for id := int64(1); id <= 3; id++ {
 		limSend(c, id, "block", "null")
 	}
-	limRecv(t, entered, "the first handler")
-	limRecv(t, entered, "the second handler")
+	recv(t, entered, "the first handler")
+	recv(t, entered, "the second handler")
 	select {
 	case id := <-entered:
 		t.Fatalf("request %d started while two handlers ran, with HandlerConcurrency 2", id)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	limRecv(t, entered, "the third handler, once a slot is free")
+	recv(t, entered, "the third handler, once a slot is free")
 	for id := int64(1); id <= 3; id++ {
 		limWantOK(t, c.WaitAck(id))
 	}

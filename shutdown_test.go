@@ -29,7 +29,7 @@ func TestShutdownDrains(t *testing.T) {
 	idle := e.dial("idle")
 
 	limSend(busy, 1, "block", "null")
-	limRecv(t, entered, "the handler to start")
+	recv(t, entered, "the handler to start")
 
 	shut := make(chan error, 1)
 	go func() {
@@ -68,14 +68,14 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	limWantClosed(t, busy, websocket.StatusGoingAway, "server shutting down")
 
-	if err := limRecv(t, shut, "Shutdown to return"); err != nil {
+	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
 	if n := e.gw.Len(); n != 0 {
 		t.Fatalf("gw.Len() = %d after Shutdown, want 0", n)
 	}
 	for range 2 {
-		d := limRecv(t, gone, "OnDisconnect")
+		d := recv(t, gone, "OnDisconnect")
 		if d.status.Code != websocket.StatusGoingAway || !d.status.ByServer {
 			t.Fatalf("%s closed with %+v, want 1001 by the server", d.subject, d.status)
 		}
@@ -95,7 +95,7 @@ func TestShutdownInOrderMode(t *testing.T) {
 	c := e.dial("alice")
 
 	limSend(c, 1, "block", "null")
-	limRecv(t, entered, "the handler to start")
+	recv(t, entered, "the handler to start")
 	shut := make(chan error, 1)
 	go func() { shut <- e.gw.Shutdown(context.Background()) }()
 	limEventually(t, "the gateway to refuse handshakes", func() bool {
@@ -105,7 +105,7 @@ func TestShutdownInOrderMode(t *testing.T) {
 	close(release)
 	limWantOK(t, c.WaitAck(1))
 	limWantClosed(t, c, websocket.StatusGoingAway, "server shutting down")
-	if err := limRecv(t, shut, "Shutdown to return"); err != nil {
+	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
 	if n := e.gw.Len(); n != 0 {
@@ -131,14 +131,14 @@ func TestShutdownDeadline(t *testing.T) {
 	}, nil)
 	c := e.dial("alice")
 	limSend(c, 1, "wait", "null")
-	limRecv(t, entered, "the handler to start")
+	recv(t, entered, "the handler to start")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- e.gw.Shutdown(ctx) }()
 
-	if err := limRecv(t, shut, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
+	if err := recv(t, shut, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
 	}
 	select {
@@ -189,7 +189,7 @@ func TestManyAbruptDisconnects(t *testing.T) {
 	for i := range conns {
 		conns[i] = e.dialRaw("crowd")
 	}
-	limRecv(t, allIn, "every connection to be served")
+	recv(t, allIn, "every connection to be served")
 	if got := e.gw.Len(); got != n {
 		t.Fatalf("gw.Len() = %d, want %d", got, n)
 	}
@@ -197,7 +197,7 @@ func TestManyAbruptDisconnects(t *testing.T) {
 		_ = ws.CloseNow()
 	}
 	for i := range n {
-		d := limRecv(t, gone, "OnDisconnect")
+		d := recv(t, gone, "OnDisconnect")
 		if d.status.ByServer || d.status.Code != websocket.StatusAbnormalClosure {
 			t.Fatalf("disconnect %d reported %+v, want 1006 by the peer", i, d.status)
 		}
@@ -257,7 +257,7 @@ func limShutdownRace(t *testing.T, conc int) {
 			}
 		}
 	}()
-	limRecv(t, started, "the first handler")
+	recv(t, started, "the first handler")
 	ctx, cancel := context.WithTimeout(context.Background(), limWait)
 	defer cancel()
 	if err := e.gw.Shutdown(ctx); err != nil {
