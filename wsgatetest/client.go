@@ -213,9 +213,18 @@ func (c *Client) Request(event string, data any) *Ack {
 	return c.WaitAck(id)
 }
 
-// SendText sends one raw text frame, for malformed input.
+// SendText sends one raw text frame, for malformed input or ids of the
+// test's own choosing. An id it carries is never reused by Request.
 func (c *Client) SendText(frame string) {
 	c.tb.Helper()
+	var probe struct {
+		ID *int64 `json:"id"`
+	}
+	if json.Unmarshal([]byte(frame), &probe) == nil && probe.ID != nil {
+		c.mu.Lock()
+		c.nextID = max(c.nextID, *probe.ID)
+		c.mu.Unlock()
+	}
 	c.write(websocket.MessageText, []byte(frame))
 }
 

@@ -191,3 +191,24 @@ func TestNoNetworkIsNeeded(t *testing.T) {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestRequestSkipsIDsOfRawFrames: Request never numbers a request with an
+// id the test already used in a raw frame, which would look like a request
+// answered twice.
+func TestRequestSkipsIDsOfRawFrames(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	srv := wsgatetest.NewServer(t, newGateway(t, key, wsgate.Options{}))
+	c := srv.Dial(wsgatetest.DialOptions{
+		Origin:  origin,
+		Cookies: []*http.Cookie{{Name: "access_token", Value: signer(key).Token(t, "alice", nil)}},
+	})
+	c.SendText(`{"event":"echo","data":"raw","id":1}`)
+	if ack := c.WaitAck(1); string(ack.Data) != `"raw"` {
+		t.Fatalf("raw request: %+v", ack)
+	}
+	ack := c.Request("echo", "typed")
+	if ack.ID == 1 || string(ack.Data) != `"typed"` {
+		t.Fatalf("Request after a raw id 1: ack %d %s, want a fresh id and \"typed\"", ack.ID, ack.Data)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -205,9 +204,7 @@ func TestQuickStart(t *testing.T) {
 				t.Errorf("xyz emit = %s, want %s", ev.Data, ack.Data)
 			}
 			// The text says the token carries role "admin".
-			// (Request would number its id 1 again, the snippet's.)
-			c.SendText(fmt.Sprintf(`{"event":"admin","id":%d}`, msg.ID+1))
-			if ack := c.WaitAck(msg.ID + 1); !ack.OK() {
+			if ack := c.Request("admin", nil); !ack.OK() {
 				t.Errorf("admin with the printed token: %+v", ack.Error)
 			}
 			stop()
