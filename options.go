@@ -133,7 +133,9 @@ type Options struct {
 
 	// Revalidate, if set, is called every RevalidateInterval (default one
 	// minute) for each authenticated connection; an error closes it with
-	// 1008. Use it to revoke sessions.
+	// 1008. Use it to revoke sessions. Its ctx ends after ConnectTimeout or
+	// when the connection does; the connection's end waits for it to
+	// return, so honour ctx.
 	Revalidate         func(ctx context.Context, c *Conn) error
 	RevalidateInterval time.Duration
 

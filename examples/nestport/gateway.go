@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -107,10 +108,17 @@ func handleXYZ(c *wsgate.Context, in xyzInput) (xyzResponse, error) {
 // allExceptions is the port of AllExceptionsWebsocketFilter: it records
 // every failure of the events it guards, with the event and the
 // connection, and passes the error on, so the default filter answers in
-// the NestJS shape and never leaks an internal error's text.
+// the NestJS shape and never leaks an internal error's text. A
+// *wsgate.Error (a guard's denial, a refused input) is the client's doing
+// and logged at Info, so that a client cannot fill the log with warnings;
+// anything else at Warn.
 func allExceptions(logger *slog.Logger) wsgate.Filter {
 	return func(c *wsgate.Context, err error) error {
-		logger.Warn("event failed", "event", c.Event(), "conn", c.Conn().ID(), "sub", subject(c.Principal()), "error", err)
+		level := slog.LevelWarn
+		if _, ok := errors.AsType[*wsgate.Error](err); ok {
+			level = slog.LevelInfo
+		}
+		logger.Log(c.Context(), level, "event failed", "event", c.Event(), "conn", c.Conn().ID(), "sub", subject(c.Principal()), "error", err)
 		return err
 	}
 }
