@@ -98,7 +98,7 @@ type Options struct {
 	// Defaults 25 s and 20 s, as Socket.IO. A negative PingInterval turns
 	// keepalive off.
 	PingInterval time.Duration
-	PongTimeout  time.Duration
+	PongTimeout  time.Duration // see PingInterval
 	// WriteTimeout bounds one write to the socket; a peer that does not
 	// take a frame in time is closed with 1013. Default 10 s.
 	WriteTimeout time.Duration
@@ -114,8 +114,8 @@ type Options struct {
 	// EventsPerSecond turns the limit off; a negative MaxRateViolations
 	// keeps answering RATE_LIMITED and never closes.
 	EventsPerSecond   float64
-	EventBurst        int
-	MaxRateViolations int
+	EventBurst        int // see EventsPerSecond
+	MaxRateViolations int // see EventsPerSecond
 	// MaxMalformedFrames is how many frames that are not a valid envelope
 	// a connection may send before it is closed with 1008. Default 10; a
 	// negative value means no limit.
@@ -129,7 +129,7 @@ type Options struct {
 	// Retry-After past it). MaxConnectionsPerSubject caps connections of
 	// one principal (429). Defaults 10 000 and 64; negative means no cap.
 	MaxConnections           int
-	MaxConnectionsPerSubject int
+	MaxConnectionsPerSubject int // see MaxConnections
 
 	// Revalidate, if set, is called every RevalidateInterval (default one
 	// minute) for each authenticated connection; an error closes it with
@@ -137,7 +137,7 @@ type Options struct {
 	// when the connection does; the connection's end waits for it to
 	// return, so honour ctx.
 	Revalidate         func(ctx context.Context, c *Conn) error
-	RevalidateInterval time.Duration
+	RevalidateInterval time.Duration // see Revalidate
 
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger

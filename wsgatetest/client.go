@@ -39,10 +39,10 @@ type DialOptions struct {
 // HandshakeError is a refused handshake: the HTTP answer the gateway gave
 // instead of upgrading.
 type HandshakeError struct {
-	Status  int
-	Header  http.Header
-	Body    ErrorBody // the decoded JSON body
-	RawBody []byte
+	Status  int         // the HTTP status, such as 401 or 403
+	Header  http.Header // the response header (WWW-Authenticate, Retry-After, …)
+	Body    ErrorBody   // the decoded JSON body
+	RawBody []byte      // the body as sent
 }
 
 // Error returns the status and the raw body.
@@ -53,31 +53,31 @@ func (e *HandshakeError) Error() string {
 // ErrorBody is the error object of the wire protocol:
 // {"status":"error","message":…,"code":…}.
 type ErrorBody struct {
-	Status  string          `json:"status"`
-	Message string          `json:"message"`
-	Code    string          `json:"code,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"`
-	Cause   json.RawMessage `json:"cause,omitempty"`
+	Status  string          `json:"status"`          // always "error"
+	Message string          `json:"message"`         // the short, safe reason
+	Code    string          `json:"code,omitempty"`  // the machine-readable code, such as "FORBIDDEN"
+	Data    json.RawMessage `json:"data,omitempty"`  // wsgate.Error.Data, when set
+	Cause   json.RawMessage `json:"cause,omitempty"` // with Options.IncludeCause: {"pattern":…,"data":…}
 }
 
 // Ack is the server's answer to a request: Data on success, Error on
 // failure.
 type Ack struct {
-	ID    int64
-	Data  json.RawMessage
-	Error *ErrorBody
+	ID    int64           // the request's id
+	Data  json.RawMessage // the result, on success
+	Error *ErrorBody      // the error, on failure; nil on success
 }
 
 // Event is an event the server emitted to the client.
 type Event struct {
-	Name string
-	Data json.RawMessage
+	Name string          // the event's name
+	Data json.RawMessage // its data, as sent
 }
 
 // CloseStatus is how the server closed the connection.
 type CloseStatus struct {
 	Code   websocket.StatusCode // -1 when the connection ended without a close frame
-	Reason string
+	Reason string               // the close reason, "" for none
 }
 
 // Dial opens a connection to the server and fails the test if the

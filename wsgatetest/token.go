@@ -18,7 +18,7 @@ type Signer struct {
 	// Issuer and Audience, when set, go into every token made by Token,
 	// Expired, NotYetValid and ExpiringIn.
 	Issuer   string
-	Audience string
+	Audience string // see Issuer
 	// Lifetime of a token made by Token; one hour by default.
 	Lifetime time.Duration
 }
