@@ -622,7 +622,7 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 }
 
 // TestSlowConsumerReceivesCloseFrame: a peer that falls behind, and then
-// reads again, finds the 1013 close frame after what was sent before it.
+// reads again, finds the 1013 close frame after what was written before it.
 func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 4, WriteTimeout: time.Hour}
@@ -650,8 +650,10 @@ func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 		}
 		break
 	}
-	if events == 0 || events >= 64 {
-		t.Fatalf("%d events before the close, want some but not all", events)
+	// How many got through before the queue overflowed depends on the
+	// scheduler (with one CPU, none may); all of them cannot have.
+	if events >= 64 {
+		t.Fatalf("%d events before the close, want fewer than the 64 sent", events)
 	}
 	if d := recv(t, gone, "the slow peer's disconnect"); d.status.Code != websocket.StatusTryAgainLater {
 		t.Fatalf("OnDisconnect saw %+v, want 1013", d.status)
