@@ -21,7 +21,7 @@ type pipe struct {
 	closed   bool // no more writes: reads drain the buffer, then EOF
 	readDL   time.Time
 	writeDL  time.Time
-	dlTimers []*time.Timer
+	dlTimers [2]*time.Timer // wake the waiters at the read and write deadlines
 }
 
 func newPipe(max int) *pipe {
@@ -82,9 +82,10 @@ func (p *pipe) close() {
 	p.mu.Lock()
 	p.closed = true
 	for _, t := range p.dlTimers {
-		t.Stop()
+		if t != nil {
+			t.Stop()
+		}
 	}
-	p.dlTimers = nil
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
@@ -94,18 +95,23 @@ func (p *pipe) close() {
 func (p *pipe) setDeadline(t time.Time, read bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	i := 0
 	if read {
 		p.readDL = t
 	} else {
-		p.writeDL = t
+		p.writeDL, i = t, 1
 	}
 	p.cond.Broadcast()
+	if old := p.dlTimers[i]; old != nil {
+		old.Stop()
+		p.dlTimers[i] = nil
+	}
 	if !t.IsZero() && !p.closed {
-		p.dlTimers = append(p.dlTimers, time.AfterFunc(time.Until(t), func() {
+		p.dlTimers[i] = time.AfterFunc(time.Until(t), func() {
 			p.mu.Lock()
 			p.cond.Broadcast()
 			p.mu.Unlock()
-		}))
+		})
 	}
 }
 
