@@ -178,17 +178,24 @@ func TestCORSPreflight(t *testing.T) {
 					t.Errorf("preflight body = %q, want none", body)
 				}
 			} else {
-				if resp.StatusCode != http.StatusForbidden {
-					t.Fatalf("preflight from %q: %d %s, want 403", tt.origin, resp.StatusCode, body)
-				}
-				corsNoHeaders(t, resp)
-				corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginRefused)
+				corsWantRefused(t, resp, body, "preflight from "+tt.origin)
 			}
 			if n := calls.Load(); n != 0 {
 				t.Errorf("a preflight called the authenticator %d times", n)
 			}
 		})
 	}
+}
+
+// corsWantRefused checks the origin policy's answer: 403 with its JSON body
+// and no CORS header.
+func corsWantRefused(t *testing.T, resp *http.Response, body []byte, what string) {
+	t.Helper()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("%s: %d %s, want 403", what, resp.StatusCode, body)
+	}
+	corsNoHeaders(t, resp)
+	corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginRefused)
 }
 
 func TestCORSPlainRequest(t *testing.T) {
@@ -212,11 +219,7 @@ func TestCORSPlainRequest(t *testing.T) {
 					t.Errorf("Upgrade = %q, want websocket", got)
 				}
 			} else {
-				if resp.StatusCode != http.StatusForbidden {
-					t.Fatalf("GET from %q: %d %s, want 403", tt.origin, resp.StatusCode, body)
-				}
-				corsNoHeaders(t, resp)
-				corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginRefused)
+				corsWantRefused(t, resp, body, "GET from "+tt.origin)
 			}
 			if n := calls.Load(); n != 0 {
 				t.Errorf("a plain request called the authenticator %d times", n)
@@ -256,11 +259,7 @@ func TestCORSTwoOrigins(t *testing.T) {
 	two := []string{"https://app.example.org", "https://chat.example.com"}
 	for _, method := range []string{http.MethodOptions, http.MethodGet} {
 		resp, body := corsDo(t, srv, method, two, http.Header{"Access-Control-Request-Method": {"GET"}})
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("%s with two Origin lines: %d %s, want 403", method, resp.StatusCode, body)
-		}
-		corsNoHeaders(t, resp)
-		corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginRefused)
+		corsWantRefused(t, resp, body, method+" with two Origin lines")
 	}
 }
 
