@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -14,43 +15,32 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Close codes the gateway sends, beyond the standard ones of
-// github.com/coder/websocket (1000 normal, 1001 shutting down, 1003 binary
-// frame, 1007 invalid UTF-8, 1008 policy, 1009 too big, 1011 internal,
-// 1013 slow consumer).
-const (
-	// StatusTokenExpired closes a connection whose token expired and was
-	// not refreshed in band with the $refresh event.
-	StatusTokenExpired websocket.StatusCode = 4001
-)
-
-// Errors returned by Conn.Emit and Context.Emit. Gateway.Broadcast does not
-// report them: a connection it cannot reach is closed, the others served.
+// Errors returned by Conn.Emit, Context.Emit and Context.Reply. Gateway.Broadcast
+// does not report them: a connection it cannot reach is closed, the others
+// served.
 var (
-	ErrClosed       = errors.New("wsgate: connection closed")
+	// ErrClosed: the connection has ended, or its close has begun; nothing
+	// more can be sent on it.
+	ErrClosed = errors.New("wsgate: connection closed")
+	// ErrSlowConsumer: the outbound queue was full; the connection is being
+	// closed with 1013.
 	ErrSlowConsumer = errors.New("wsgate: outbound queue full: slow consumer")
 )
-
-// CloseStatus says how a connection ended.
-type CloseStatus struct {
-	// Code is the close code sent or received. 1006 (abnormal closure)
-	// means no close frame went either way: the peer vanished, or stopped
-	// answering pings.
-	Code websocket.StatusCode
-	// Reason is the close reason, short and safe to show.
-	Reason string
-	// ByServer reports whether the gateway ended the connection (a limit,
-	// a guard, Close, Shutdown) rather than the peer.
-	ByServer bool
-}
 
 // Conn is one open WebSocket connection. Handlers reach it through
 // Context.Conn; OnConnect and OnDisconnect receive it. Its methods are safe
 // for concurrent use.
+//
+// A connection lives through the states of state.go: opening (OnConnect
+// runs), open (events are read and handled), draining (Shutdown: handlers
+// finish), closing (a close is decided: queued frames are flushed, then the
+// close frame) and closed (the socket is gone). Its Context is cancelled as
+// soon as it leaves open or draining for good.
 type Conn struct {
 	gw        *Gateway
 	id        string
 	ws        *websocket.Conn
+	netConn   net.Conn // the hijacked socket, closed to bound a stalled close
 	req       *http.Request
 	principal atomic.Pointer[Principal]
 	ticket    *ticket
@@ -60,51 +50,55 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// active counts running handlers; draining is set by Shutdown.
-	active   atomic.Int32
-	draining atomic.Bool
-	handlers sync.WaitGroup
-	slots    chan struct{} // HandlerConcurrency > 1 only
+	// mu guards the lifecycle, the outbound queue and the timers.
+	mu     sync.Mutex
+	state  connState
+	status CloseStatus
+	// closeDone, made when the gateway decides a close, is closed when
+	// the close handshake has returned, or when the connection was closed
+	// before the handshake could start.
+	closeDone    chan struct{}
+	closeStarted bool
+	// bg counts background work (writers, timers, the close handshake);
+	// work registers under mu while the state allows it (see enter), so
+	// the final Wait never races an Add.
+	bg sync.WaitGroup
 
-	// readBlocked is set while the read loop cannot read (see notReading);
-	// readStalls counts the times it was.
-	readBlocked atomic.Bool
-	readStalls  atomic.Uint64
-
-	// mu guards everything below, the outbound queue included.
-	mu           sync.Mutex
+	// outbound queue (outbound.go), under mu
 	queue        []*frame
 	spare        []*frame
 	queued       int  // frames waiting or being written
 	writing      bool // a goroutine owns the socket's write side
-	outClosed    bool // no more frames are accepted
-	closing      bool // a close has been decided
 	closePending bool // the close frame waits for the writer to finish
-	failed       bool // the socket is being torn down: write nothing more
 	discard      bool // the queue overflowed: write nothing but the close frame
-	status       CloseStatus
-	ended        bool // the session is over; no background work may start
-	bg           sync.WaitGroup
-	pingTimer    *time.Timer
-	expiryTimer  *time.Timer
-	revalTimer   *time.Timer
-	writeTimer   *time.Timer
+
+	// timers (timers.go), under mu
+	pingTimer   *time.Timer
+	expiryTimer *time.Timer
+	revalTimer  *time.Timer
+	writeTimer  *time.Timer
+	closeTimer  *time.Timer
+
+	// inbound events (inbox.go)
+	in inbox
+	// readBlocked is set while the read loop waits for room in the inbox
+	// (see notReading); readStalls counts the times it did.
+	readBlocked atomic.Bool
+	readStalls  atomic.Uint64
 
 	// read loop state, touched only by the session goroutine
 	malformed  int
 	violations int
 }
 
-func newConn(g *Gateway, ws *websocket.Conn, r *http.Request, p *Principal, t *ticket) *Conn {
-	c := &Conn{gw: g, id: newConnID(), ws: ws, req: r, ticket: t}
+func newConn(g *Gateway, ws *websocket.Conn, netConn net.Conn, r *http.Request, p *Principal, t *ticket) *Conn {
+	c := &Conn{gw: g, id: newConnID(), ws: ws, netConn: netConn, req: r, ticket: t}
 	c.principal.Store(p)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if g.opts.EventsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(g.opts.EventsPerSecond), g.opts.EventBurst)
 	}
-	if g.opts.HandlerConcurrency > 1 {
-		c.slots = make(chan struct{}, g.opts.HandlerConcurrency)
-	}
+	c.in.init(g.opts.HandlerConcurrency)
 	// Messages are read through our own limit (see readMessage), one byte
 	// past it, so that we, not the library, decide the close.
 	ws.SetReadLimit(g.opts.ReadLimit + 1)
@@ -125,12 +119,16 @@ func (c *Conn) Request() *http.Request { return c.req }
 // Subprotocol returns the negotiated subprotocol, "" for none.
 func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
 
-// Context returns a context cancelled when the connection ends.
+// Context returns a context that is cancelled as soon as the connection
+// ends, whoever ends it: the peer (a close frame, a reset, a missed pong),
+// the gateway (a limit, a revocation, token expiry, Close, a failed write)
+// or Shutdown (once the handlers have finished, or at its deadline).
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // Emit queues an event for this connection. It never blocks: the frame is
-// written by a goroutine of the connection's, and when the outbound queue is
-// full the connection is closed with 1013 and ErrSlowConsumer returned.
+// written by a goroutine of the connection's. It returns ErrClosed once the
+// connection has ended or its close has begun, and ErrSlowConsumer when the
+// outbound queue is full (the connection is then closed with 1013).
 func (c *Conn) Emit(event string, data any) error {
 	f := c.gw.frames.get()
 	var err error
@@ -141,89 +139,16 @@ func (c *Conn) Emit(event string, data any) error {
 	return c.send(f, false)
 }
 
-// Close closes the connection with code and reason, after the frames
-// already queued. Keep reasons short: over 123 bytes they are replaced.
-func (c *Conn) Close(code websocket.StatusCode, reason string) {
+// Close closes the connection with code and reason once the frames already
+// queued are written, and cancels its handlers' context at once. Only the
+// first close of a connection decides its status.
+//
+// code must be one an endpoint may send: 1000–1003, 1007–1014 or
+// 3000–4999. Any other code (1005, 1006 and 1015 must never be sent), a
+// reason over 123 bytes or a reason that is not valid UTF-8 is replaced by
+// 1011 with no reason, which is what the peer and OnDisconnect then see.
+func (c *Conn) Close(code StatusCode, reason string) {
 	c.closeWith(code, reason)
-}
-
-// closeWith starts a close handshake with code once every queued frame is
-// written. Only the first close decides the status.
-func (c *Conn) closeWith(code websocket.StatusCode, reason string) {
-	if len(reason) > 123 {
-		code, reason = websocket.StatusInternalError, ""
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closing {
-		return
-	}
-	c.closing, c.outClosed = true, true
-	c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
-	if c.writing {
-		c.closePending = true // flush starts the close when it is done
-		return
-	}
-	c.startCloseLocked()
-}
-
-// fail ends the connection at once, dropping what is queued: for a peer
-// that cannot be written to (1013) or is gone (1006).
-func (c *Conn) fail(code websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	if !c.closing {
-		c.closing, c.outClosed = true, true
-		c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
-	}
-	c.failed = true
-	c.dropQueueLocked()
-	c.mu.Unlock()
-	_ = c.ws.CloseNow()
-}
-
-// startCloseLocked runs the close handshake in the background. c.mu held.
-func (c *Conn) startCloseLocked() {
-	if c.ended {
-		return
-	}
-	code, reason := c.status.Code, c.status.Reason
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		_ = c.ws.Close(code, reason)
-	}()
-}
-
-// enter registers background work; it reports false once the session has
-// ended, and the caller must then do nothing.
-func (c *Conn) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return false
-	}
-	c.bg.Add(1)
-	return true
-}
-
-// drain is Shutdown's first step: no new events, close with 1001 once the
-// running handlers are done.
-func (c *Conn) drain() {
-	c.draining.Store(true)
-	if c.active.Load() == 0 {
-		c.closeWith(websocket.StatusGoingAway, "server shutting down")
-	}
-}
-
-// abort is Shutdown's last resort: cancel the handlers and close now.
-func (c *Conn) abort() {
-	c.cancel()
-	c.closeWith(websocket.StatusGoingAway, "server shutting down")
-	c.mu.Lock()
-	c.failed = true
-	c.dropQueueLocked()
-	c.mu.Unlock()
-	_ = c.ws.CloseNow()
 }
 
 func newConnID() string {

@@ -725,7 +725,7 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 	// The client closes normally.
 	c.Close()
 	st := recv(t, disconnected, "OnDisconnect")
-	if st.Code != websocket.StatusNormalClosure || st.ByServer {
+	if st.Code != wsgate.StatusNormalClosure || st.ByServer {
 		t.Fatalf("client close: OnDisconnect status %+v, want 1000 by the client", st)
 	}
 	if conn.Context().Err() == nil {
@@ -738,11 +738,11 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 		t.Fatalf("OnConnect principal = %+v, want bob", p)
 	}
 	c2.SendBinary([]byte{1, 2, 3})
-	if cs := c2.WaitClosed(); cs.Code != websocket.StatusUnsupportedData {
+	if cs := c2.WaitClosed(); cs.Code != wsgate.StatusUnsupportedData {
 		t.Fatalf("client saw close %+v, want 1003", cs)
 	}
 	st = recv(t, disconnected, "OnDisconnect")
-	if st.Code != websocket.StatusUnsupportedData || !st.ByServer {
+	if st.Code != wsgate.StatusUnsupportedData || !st.ByServer {
 		t.Fatalf("binary frame: OnDisconnect status %+v, want 1003 by the server", st)
 	}
 }
@@ -790,7 +790,7 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 	if err := recv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
 	}
-	if st := recv(t, disconnected, "OnDisconnect"); st.Code != websocket.StatusNormalClosure {
+	if st := recv(t, disconnected, "OnDisconnect"); st.Code != wsgate.StatusNormalClosure {
 		t.Fatalf("OnDisconnect status %+v", st)
 	}
 }

@@ -133,22 +133,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, err)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &g.accept)
+	hw := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &g.accept)
 	if err != nil {
 		ticket.release()
 		g.log.Debug("wsgate: upgrade failed", slog.Any("error", err))
 		return
 	}
-	g.serve(newConn(g, ws, r, principal, ticket))
+	g.serve(newConn(g, ws, hw.conn, r, principal, ticket))
 }
 
 // Shutdown stops the gateway gracefully: new handshakes are refused with
 // 503, events that arrive are answered with UNAVAILABLE, in-flight handlers
 // finish and their answers are sent, and then every connection is closed
-// with 1001. When ctx is done first, the handlers' contexts are cancelled
-// and the connections closed at once. Shutdown returns when every
-// connection and every goroutine of the gateway is gone (handlers must
-// honour their context for that), with ctx's error if it expired.
+// with 1001 (a peer that does not complete the close within CloseTimeout
+// is dropped). When ctx is done first, the handlers' contexts are cancelled
+// and every socket is dropped at once, whatever its peer does. Shutdown
+// returns when every connection and every goroutine of the gateway is gone,
+// with ctx's error if it expired; a handler that ignores its context holds
+// it until that handler returns.
 //
 // http.Server.Shutdown does not touch hijacked connections: call both, the
 // gateway's first. See the README.

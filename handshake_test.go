@@ -1084,7 +1084,7 @@ func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 	if err := gw.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if st := c.WaitClosed(); st.Code != websocket.StatusGoingAway {
+	if st := c.WaitClosed(); st.Code != wsgate.StatusGoingAway {
 		t.Fatalf("open connection closed with %d, want 1001", st.Code)
 	}
 	before := calls.Load()

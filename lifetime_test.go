@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
 )
 
@@ -26,7 +25,7 @@ func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	if d.subject != "silent" {
 		t.Fatalf("OnDisconnect for %q, want the silent peer", d.subject)
 	}
-	if st := d.status; st.Code != websocket.StatusAbnormalClosure || st.Reason != "ping timeout" || !st.ByServer {
+	if st := d.status; st.Code != wsgate.StatusAbnormalClosure || st.Reason != "ping timeout" || !st.ByServer {
 		t.Fatalf("silent peer closed with %+v, want 1006 \"ping timeout\" by the server", st)
 	}
 }
@@ -156,7 +155,7 @@ func TestRevalidateRevokes(t *testing.T) {
 	}
 	e := limSetup(t, opts, 0)
 	c := e.dial("alice")
-	limWantClosed(t, c, websocket.StatusPolicyViolation, "revoked")
+	limWantClosed(t, c, wsgate.StatusPolicyViolation, "revoked")
 }
 
 func TestRevalidateKeeps(t *testing.T) {

@@ -145,7 +145,7 @@ func limWantCode(t *testing.T, ack *wsgatetest.Ack, code string) {
 	}
 }
 
-func limWantClosed(t *testing.T, c *wsgatetest.Client, code websocket.StatusCode, reason string) {
+func limWantClosed(t *testing.T, c *wsgatetest.Client, code wsgate.StatusCode, reason string) {
 	t.Helper()
 	st := c.WaitClosed()
 	if st.Code != code || (reason != "" && st.Reason != reason) {
@@ -220,7 +220,7 @@ func TestReadLimit(t *testing.T) {
 	limWantOK(t, c.WaitAck(1))
 
 	c.SendText(limFrame(t, 2, limit+1))
-	limWantClosed(t, c, websocket.StatusMessageTooBig, "message too big")
+	limWantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
 }
 
 func TestReadLimitFarOver(t *testing.T) {
@@ -228,7 +228,7 @@ func TestReadLimitFarOver(t *testing.T) {
 	e := limSetup(t, wsgate.Options{ReadLimit: 256}, 0)
 	c := e.dial("alice")
 	c.SendText(limFrame(t, 1, 64<<10))
-	limWantClosed(t, c, websocket.StatusMessageTooBig, "message too big")
+	limWantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
 }
 
 func TestBinaryFrameCloses1003(t *testing.T) {
@@ -236,7 +236,7 @@ func TestBinaryFrameCloses1003(t *testing.T) {
 	e := limSetup(t, wsgate.Options{}, 0)
 	c := e.dial("alice")
 	c.SendBinary([]byte(`{"event":"echo","data":1,"id":1}`))
-	limWantClosed(t, c, websocket.StatusUnsupportedData, "")
+	limWantClosed(t, c, wsgate.StatusUnsupportedData, "")
 }
 
 func TestInvalidUTF8Closes1007(t *testing.T) {
@@ -310,7 +310,7 @@ func TestRateLimitFloodCloses1008(t *testing.T) {
 	for id := int64(3); id <= 5; id++ {
 		limWantCode(t, c.WaitAck(id), wsgate.CodeRateLimited)
 	}
-	limWantClosed(t, c, websocket.StatusPolicyViolation, "rate limit exceeded")
+	limWantClosed(t, c, wsgate.StatusPolicyViolation, "rate limit exceeded")
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("handler called %d times, want 2", n)
 	}
@@ -334,7 +334,7 @@ func TestMalformedFramesClose1008(t *testing.T) {
 	// A malformed frame whose id could be read is answered with an ack.
 	c.SendText(`{"event":"echo","id":3,"extra":1}`)
 	limWantCode(t, c.WaitAck(3), wsgate.CodeBadRequest)
-	limWantClosed(t, c, websocket.StatusPolicyViolation, "too many malformed frames")
+	limWantClosed(t, c, wsgate.StatusPolicyViolation, "too many malformed frames")
 }
 
 // TestSlowConsumerIsDropped: a peer that takes no frame is closed with 1013
@@ -376,7 +376,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	if dropped.subject != "stuck" {
 		t.Fatalf("OnDisconnect for %q %+v, want the stuck peer", dropped.subject, dropped.status)
 	}
-	if st := dropped.status; st.Code != websocket.StatusTryAgainLater || !st.ByServer {
+	if st := dropped.status; st.Code != wsgate.StatusTryAgainLater || !st.ByServer {
 		t.Fatalf("stuck peer closed with %+v, want 1013 by the server", st)
 	}
 	// The normal peer is unaffected.
@@ -406,7 +406,7 @@ func TestBroadcastNeverBlocks(t *testing.T) {
 	}()
 	recv(t, done, "1000 broadcasts to a peer that reads nothing to return")
 	d := recv(t, gone, "the stuck peer to be dropped")
-	if d.status.Code != websocket.StatusTryAgainLater || !d.status.ByServer || d.status.Reason != "slow consumer" {
+	if d.status.Code != wsgate.StatusTryAgainLater || !d.status.ByServer || d.status.Reason != "slow consumer" {
 		t.Fatalf("stuck peer closed with %+v, want 1013 slow consumer by the server", d.status)
 	}
 }
@@ -562,7 +562,7 @@ func TestWriteWatchdog(t *testing.T) {
 		}
 	}
 	d := recv(t, gone, "the write watchdog to drop the stuck peer")
-	if d.status.Code != websocket.StatusTryAgainLater || !d.status.ByServer {
+	if d.status.Code != wsgate.StatusTryAgainLater || !d.status.ByServer {
 		t.Fatalf("stuck peer closed with %+v, want 1013 by the server", d.status)
 	}
 }
@@ -616,7 +616,7 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 		t.Fatalf("Emit returned %v, want ErrSlowConsumer or ErrClosed once the queue is full", err)
 	}
 	d := recv(t, gone, "the stuck peer to be dropped")
-	if d.status.Code != websocket.StatusTryAgainLater || d.status.Reason != "slow consumer" {
+	if d.status.Code != wsgate.StatusTryAgainLater || d.status.Reason != "slow consumer" {
 		t.Fatalf("stuck peer closed with %+v, want 1013 slow consumer", d.status)
 	}
 }
@@ -655,7 +655,7 @@ func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 	if events >= 64 {
 		t.Fatalf("%d events before the close, want fewer than the 64 sent", events)
 	}
-	if d := recv(t, gone, "the slow peer's disconnect"); d.status.Code != websocket.StatusTryAgainLater {
+	if d := recv(t, gone, "the slow peer's disconnect"); d.status.Code != wsgate.StatusTryAgainLater {
 		t.Fatalf("OnDisconnect saw %+v, want 1013", d.status)
 	}
 }

@@ -17,6 +17,7 @@ const (
 	DefaultPingInterval       = 25 * time.Second
 	DefaultPongTimeout        = 20 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
+	DefaultCloseTimeout       = 5 * time.Second
 	DefaultOutboundQueue      = 256
 	DefaultEventsPerSecond    = 50
 	DefaultEventBurst         = 100
@@ -26,6 +27,9 @@ const (
 	DefaultMaxConnsPerSubject = 64
 	DefaultRevalidateInterval = time.Minute
 	maxEventNameLen           = 128
+
+	// MaxReadLimit is the largest ReadLimit New accepts: 1 GiB.
+	MaxReadLimit              = 1 << 30
 	defaultHandlerConcurrency = 1
 )
 
@@ -91,7 +95,8 @@ type Options struct {
 	OnDisconnect func(c *Conn, status CloseStatus)
 
 	// ReadLimit is the largest message accepted, in bytes; a larger one
-	// closes the connection with 1009. Default 64 KiB.
+	// closes the connection with 1009. Default 64 KiB, at most MaxReadLimit
+	// (a message is read whole into memory before it is decoded).
 	ReadLimit int64
 	// PingInterval is how often the server pings an idle peer; PongTimeout
 	// how long it waits for the pong before dropping the connection.
@@ -102,6 +107,11 @@ type Options struct {
 	// WriteTimeout bounds one write to the socket; a peer that does not
 	// take a frame in time is closed with 1013. Default 10 s.
 	WriteTimeout time.Duration
+	// CloseTimeout bounds a close the gateway starts (a limit, Close,
+	// Shutdown, token expiry): once the close frame is queued, a peer that
+	// has not completed the close handshake within CloseTimeout has its TCP
+	// connection dropped, whatever it is sending. Default 5 s.
+	CloseTimeout time.Duration
 	// OutboundQueue is how many frames may wait for a connection's socket.
 	// When it is full the connection is closed with 1013 (slow consumer):
 	// emits and broadcasts never block. Default 256.
@@ -153,6 +163,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.PingInterval, DefaultPingInterval)
 	setDefault(&o.PongTimeout, DefaultPongTimeout)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.CloseTimeout, DefaultCloseTimeout)
 	setDefault(&o.OutboundQueue, DefaultOutboundQueue)
 	setDefault(&o.EventsPerSecond, DefaultEventsPerSecond)
 	setDefault(&o.EventBurst, DefaultEventBurst)
@@ -179,6 +190,7 @@ func (o *Options) validate() error {
 		{"ReadLimit", o.ReadLimit < 0},
 		{"PongTimeout", o.PongTimeout < 0},
 		{"WriteTimeout", o.WriteTimeout < 0},
+		{"CloseTimeout", o.CloseTimeout < 0},
 		{"OutboundQueue", o.OutboundQueue < 0},
 		{"EventBurst", o.EventBurst < 0},
 		{"HandlerConcurrency", o.HandlerConcurrency < 0},
@@ -187,6 +199,9 @@ func (o *Options) validate() error {
 		if f.negative {
 			return fmt.Errorf("wsgate: Options.%s is negative: this limit cannot be turned off (zero means its default)", f.name)
 		}
+	}
+	if o.ReadLimit > MaxReadLimit {
+		return fmt.Errorf("wsgate: Options.ReadLimit is over MaxReadLimit (%d bytes)", int64(MaxReadLimit))
 	}
 	return nil
 }

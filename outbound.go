@@ -23,7 +23,7 @@ import (
 // itself when no one else is. send takes ownership of f.
 func (c *Conn) send(f *frame, inline bool) error {
 	c.mu.Lock()
-	if c.outClosed {
+	if !c.acceptsFrames() {
 		c.mu.Unlock()
 		c.gw.frames.put(f)
 		return ErrClosed
@@ -98,14 +98,17 @@ func (c *Conn) overflow() {
 	c.mu.Lock()
 	c.discard = true
 	c.dropQueueLocked()
+	c.closeLocked(StatusTryAgainLater, "slow consumer")
 	c.mu.Unlock()
-	c.closeWith(websocket.StatusTryAgainLater, "slow consumer")
 }
 
-// write writes one frame under the write watchdog.
+// write writes one frame under the write watchdog. It reports false when
+// the frame was not written: the connection is closed or discarding, or the
+// write failed, which ends the connection (a peer that cannot be written to
+// is gone, and nothing sent after this frame could make sense to it).
 func (c *Conn) write(b []byte) bool {
 	c.mu.Lock()
-	if c.failed || c.ended || c.discard {
+	if c.state == stateClosed || c.discard {
 		c.mu.Unlock()
 		return false
 	}
@@ -120,17 +123,20 @@ func (c *Conn) write(b []byte) bool {
 	// timer; the watchdog above bounds the write instead.
 	err := c.ws.Write(context.Background(), websocket.MessageText, b)
 	t.Stop()
-	return err == nil
+	if err != nil {
+		c.fail(StatusAbnormalClosure, "write failed")
+		return false
+	}
+	return true
 }
 
 // writeStalled runs when one write outlasted WriteTimeout.
 func (c *Conn) writeStalled() {
-	c.fail(websocket.StatusTryAgainLater, "slow consumer")
+	c.fail(StatusTryAgainLater, "slow consumer")
 }
 
 // dropQueueLocked discards the frames that wait to be written. c.mu held.
 func (c *Conn) dropQueueLocked() {
-	c.outClosed = true
 	for i, f := range c.queue {
 		c.gw.frames.put(f)
 		c.queue[i] = nil

@@ -3,6 +3,8 @@ package wsgate
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -32,19 +34,25 @@ type refreshAck struct {
 	Expires *time.Time `json:"expires"`
 }
 
-// protocolEvent handles a reserved event on the read loop.
-func (c *Conn) protocolEvent(env envelope) {
-	if string(env.Event) != RefreshEvent {
-		c.answerError(env.ID, env.HasID, errUnknownProtocolEvent)
+// protocolEvent handles a reserved event, in its turn among the
+// connection's events. Its answer is given exactly once: an answer that
+// cannot be encoded becomes an error answer.
+func (c *Conn) protocolEvent(ctx *Context) {
+	event := ctx.event
+	ctx.event = "" // reserved names are not echoed (IncludeCause)
+	if event != RefreshEvent {
+		_ = ctx.ReplyError(errUnknownProtocolEvent)
 		return
 	}
-	ack, err := c.refresh(env.Data)
+	ack, err := c.refresh(ctx.data)
 	if err != nil {
-		c.answerError(env.ID, env.HasID, err)
+		_ = ctx.ReplyError(err)
 		return
 	}
-	ctx := Context{ctx: c.ctx, gw: c.gw, conn: c, id: env.ID, hasID: env.HasID}
-	_ = ctx.Reply(ack)
+	if rerr := ctx.Reply(ack); rerr != nil && !errors.Is(rerr, ErrClosed) && !errors.Is(rerr, ErrSlowConsumer) {
+		c.gw.log.Error("wsgate: refresh answer could not be encoded", slog.String("conn", c.id), slog.Any("error", rerr))
+		_ = ctx.ReplyError(errInternal)
+	}
 }
 
 func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
@@ -62,7 +70,16 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.gw.opts.ConnectTimeout)
 	defer cancel()
-	p, err := auth.Authenticate(ctx, req.Token)
+	var p *Principal
+	err := protect(func() (err error) {
+		p, err = auth.Authenticate(ctx, req.Token)
+		return err
+	})
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		c.gw.log.Error("wsgate: authenticator panicked during $refresh", slog.String("conn", c.id), slog.Any("error", err))
+		return nil, errInternal
+	}
 	if err != nil {
 		return nil, tokenRefusal(err)
 	}

@@ -39,7 +39,7 @@ func TestShutdownDrains(t *testing.T) {
 	}()
 
 	// The idle connection has nothing to finish: it goes at once.
-	limWantClosed(t, idle, websocket.StatusGoingAway, "server shutting down")
+	limWantClosed(t, idle, wsgate.StatusGoingAway, "server shutting down")
 	// Events on the busy one are refused from the moment it drains.
 	id := int64(100)
 	limEventually(t, "an event to be refused during the drain", func() bool {
@@ -66,7 +66,7 @@ func TestShutdownDrains(t *testing.T) {
 	if string(ack.Data) != `"released"` {
 		t.Fatalf("in-flight ack = %s, want \"released\"", ack.Data)
 	}
-	limWantClosed(t, busy, websocket.StatusGoingAway, "server shutting down")
+	limWantClosed(t, busy, wsgate.StatusGoingAway, "server shutting down")
 
 	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
@@ -76,7 +76,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	for range 2 {
 		d := recv(t, gone, "OnDisconnect")
-		if d.status.Code != websocket.StatusGoingAway || !d.status.ByServer {
+		if d.status.Code != wsgate.StatusGoingAway || !d.status.ByServer {
 			t.Fatalf("%s closed with %+v, want 1001 by the server", d.subject, d.status)
 		}
 	}
@@ -104,7 +104,7 @@ func TestShutdownInOrderMode(t *testing.T) {
 	})
 	close(release)
 	limWantOK(t, c.WaitAck(1))
-	limWantClosed(t, c, websocket.StatusGoingAway, "server shutting down")
+	limWantClosed(t, c, wsgate.StatusGoingAway, "server shutting down")
 	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
@@ -151,7 +151,7 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	select {
 	case d := <-gone:
-		if !d.status.ByServer || d.status.Code != websocket.StatusGoingAway {
+		if !d.status.ByServer || d.status.Code != wsgate.StatusGoingAway {
 			t.Fatalf("closed with %+v, want 1001 by the server", d.status)
 		}
 	default:
@@ -162,7 +162,7 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	// The client sees the end of the connection, with or without a close
 	// frame: the gateway tore it down.
-	if st := c.WaitClosed(); st.Code != websocket.StatusGoingAway && st.Code != -1 {
+	if st := c.WaitClosed(); st.Code != wsgate.StatusGoingAway && st.Code != wsgate.StatusAbnormalClosure {
 		t.Fatalf("client saw close %d %q, want 1001 or an abrupt end", st.Code, st.Reason)
 	}
 }
@@ -198,7 +198,7 @@ func TestManyAbruptDisconnects(t *testing.T) {
 	}
 	for i := range n {
 		d := recv(t, gone, "OnDisconnect")
-		if d.status.ByServer || d.status.Code != websocket.StatusAbnormalClosure {
+		if d.status.ByServer || d.status.Code != wsgate.StatusAbnormalClosure {
 			t.Fatalf("disconnect %d reported %+v, want 1006 by the peer", i, d.status)
 		}
 	}

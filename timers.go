@@ -5,12 +5,11 @@ import (
 	"log/slog"
 	"math"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// The connection's clocks: keepalive pings, the token's expiry and the
-// periodic revalidation. Each is a time.AfterFunc timer, so an idle
+// The connection's clocks: keepalive pings, the token's expiry, the
+// periodic revalidation, and the watchdogs of a write (outbound.go) and of
+// the close handshake (state.go). Each is a time.AfterFunc timer, so an idle
 // connection holds no goroutine for them; a timer's work registers with
 // c.bg (enter) so the session waits for it before it reports the end.
 
@@ -34,7 +33,7 @@ func (c *Conn) startTimers() {
 }
 
 func (c *Conn) stopTimersLocked() {
-	for _, t := range []*time.Timer{c.pingTimer, c.expiryTimer, c.revalTimer, c.writeTimer} {
+	for _, t := range []*time.Timer{c.pingTimer, c.expiryTimer, c.revalTimer, c.writeTimer, c.closeTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -48,7 +47,7 @@ func (c *Conn) armExpiryLocked(p *Principal) {
 		c.expiryTimer.Stop()
 		c.expiryTimer = nil
 	}
-	if p == nil || p.Expires.IsZero() || c.ended {
+	if p == nil || p.Expires.IsZero() || c.state >= stateClosing {
 		return
 	}
 	c.expiryTimer = time.AfterFunc(time.Until(p.Expires), func() {
@@ -73,7 +72,7 @@ func (c *Conn) keepalive() {
 		cancel()
 		readable := !c.readBlocked.Load() && c.readStalls.Load() == stalls
 		if err != nil && c.ctx.Err() == nil && ctx.Err() != nil && readable {
-			c.fail(websocket.StatusAbnormalClosure, "ping timeout")
+			c.fail(StatusAbnormalClosure, "ping timeout")
 			return
 		}
 	}
@@ -85,7 +84,7 @@ func (c *Conn) keepalive() {
 func (c *Conn) rearm(t **time.Timer, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.ended && *t != nil {
+	if c.state < stateClosing && *t != nil {
 		(*t).Reset(d)
 	}
 }
@@ -103,7 +102,7 @@ func (c *Conn) revalidate() {
 	if err != nil {
 		if c.ctx.Err() == nil {
 			c.gw.log.Info("wsgate: connection revoked", slog.String("conn", c.id), slog.Any("error", err))
-			c.closeWith(websocket.StatusPolicyViolation, "revoked")
+			c.closeWith(StatusPolicyViolation, "revoked")
 		}
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate"
 )
 
 // DialOptions describe the upgrade request a test client sends.
@@ -76,8 +77,11 @@ type Event struct {
 
 // CloseStatus is how the server closed the connection.
 type CloseStatus struct {
-	Code   websocket.StatusCode // -1 when the connection ended without a close frame
-	Reason string               // the close reason, "" for none
+	// Code is the close code the server sent, or
+	// wsgate.StatusAbnormalClosure (1006) when the connection ended
+	// without a close frame: the convention of wsgate.CloseStatus.
+	Code   wsgate.StatusCode
+	Reason string // the close reason, "" for none
 }
 
 // Dial opens a connection to the server and fails the test if the
@@ -420,10 +424,10 @@ func (c *Client) readLoop() {
 	for {
 		typ, b, err := c.ws.Read(context.Background())
 		if err != nil {
-			st := CloseStatus{Code: websocket.CloseStatus(err)}
+			st := CloseStatus{Code: wsgate.StatusAbnormalClosure}
 			var ce websocket.CloseError
 			if errors.As(err, &ce) {
-				st.Reason = ce.Reason
+				st.Code, st.Reason = wsgate.StatusCode(ce.Code), ce.Reason
 			}
 			c.update(func() { c.closed = &st })
 			return

@@ -129,7 +129,7 @@ func TestWaitClosedReportsCodeAndReason(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{Origin: origin, Cookies: cookie(signer(key).Token(t, "a", nil))})
 	c.SendBinary([]byte{1, 2, 3})
 	st := c.WaitClosed()
-	if st.Code != websocket.StatusUnsupportedData {
+	if st.Code != wsgate.StatusUnsupportedData {
 		t.Fatalf("close = %d %q, want 1003", st.Code, st.Reason)
 	}
 }

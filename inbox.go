@@ -1,0 +1,166 @@
+package wsgate
+
+import (
+	"log/slog"
+	"sync"
+)
+
+// The inbound path. The read loop never runs user code: it decodes each
+// message and queues it, and workers (goroutines that exist only while there
+// is work) handle the queue. So the read loop goes on reading while a
+// handler runs, and sees at once a close frame, a reset or a missed pong,
+// and the handler's context is cancelled then.
+//
+// With HandlerConcurrency 1 (the default) there is at most one worker, so
+// events are handled strictly in the order they arrived. With N, up to N
+// workers take events in arrival order and handle them at once.
+//
+// At most maxQueuedEvents events wait beyond those being handled; past
+// that the read loop stops reading until a handler finishes, so that a
+// client that sends faster than its handlers run is slowed by TCP, not
+// buffered without bound. A peer's close is seen once there is room again.
+
+// maxQueuedEvents is how many events of one connection may wait for a
+// handler, beyond the HandlerConcurrency being handled.
+const maxQueuedEvents = 8
+
+// inbox is a connection's queue of events waiting for a handler. Its fields
+// are guarded by the connection's mu, except wg.
+type inbox struct {
+	limit   int // HandlerConcurrency: workers at most
+	workers int // workers running
+	active  int // events accepted and not yet done, queued or running
+	queue   []event
+	head    int
+	// room, when set, is closed by the next worker that takes an event:
+	// the read loop waits on it while the queue is full.
+	room chan struct{}
+	wg   sync.WaitGroup // workers; Add only on the read loop
+}
+
+// event is one accepted message waiting for its handler.
+type event struct {
+	ctx      *Context
+	f        *frame // holds ctx.data; back to the pool once handled
+	protocol bool   // a reserved "$" event
+}
+
+func (q *inbox) init(limit int) { q.limit = limit }
+
+func (q *inbox) waiting() int { return len(q.queue) - q.head }
+
+func (q *inbox) push(ev event) {
+	if len(q.queue) == cap(q.queue) && q.head > 0 {
+		n := copy(q.queue, q.queue[q.head:])
+		clear(q.queue[n:])
+		q.queue, q.head = q.queue[:n], 0
+	}
+	q.queue = append(q.queue, ev)
+}
+
+func (q *inbox) pop() (event, bool) {
+	if q.head == len(q.queue) {
+		return event{}, false
+	}
+	ev := q.queue[q.head]
+	q.queue[q.head] = event{}
+	q.head++
+	if q.head == len(q.queue) {
+		q.queue, q.head = q.queue[:0], 0
+	}
+	return ev, true
+}
+
+// enqueue queues an accepted event for a worker, starting one if fewer than
+// HandlerConcurrency run. It waits while the queue is full, and reports
+// false when the connection ended meanwhile (the caller then drops ev).
+// Called only by the read loop.
+func (c *Conn) enqueue(ev event) bool {
+	c.mu.Lock()
+	for c.in.waiting() >= maxQueuedEvents {
+		room := make(chan struct{})
+		c.in.room = room
+		c.mu.Unlock()
+		c.notReading(func() {
+			select {
+			case <-room:
+			case <-c.ctx.Done():
+			}
+		})
+		if c.ctx.Err() != nil {
+			return false
+		}
+		c.mu.Lock()
+	}
+	c.in.push(ev)
+	if c.in.workers < c.in.limit {
+		c.in.workers++
+		c.in.wg.Add(1)
+		go c.work()
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// work handles queued events until there are none, then ends.
+func (c *Conn) work() {
+	defer c.in.wg.Done()
+	for {
+		c.mu.Lock()
+		ev, ok := c.in.pop()
+		if !ok {
+			c.in.workers--
+			c.mu.Unlock()
+			return
+		}
+		if c.in.room != nil {
+			close(c.in.room)
+			c.in.room = nil
+		}
+		c.mu.Unlock()
+		c.run(ev)
+	}
+}
+
+// run handles one event and then releases it. An event whose connection
+// ended before its turn is dropped: nothing could be answered any more.
+// Whatever the handler, its guards, its filters or the encoding of its
+// answer do, run recovers it: a request is still answered (with "Internal
+// server error") and the connection goes on.
+func (c *Conn) run(ev event) {
+	defer c.eventDone()
+	defer c.gw.frames.put(ev.f)
+	if c.ctx.Err() != nil {
+		return
+	}
+	ctx := ev.ctx
+	ctx.principal = c.Principal() // as of this event's turn: a $refresh before it counts
+	err := protect(func() error {
+		switch {
+		case ev.protocol:
+			c.protocolEvent(ctx)
+		case ctx.route == nil:
+			_ = ctx.ReplyError(errUnknownEvent)
+		default:
+			c.handle(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		c.gw.log.Error("wsgate: panic while answering an event", slog.String("conn", c.id),
+			slog.String("event", ctx.event), slog.Any("error", err))
+		if !ctx.replied() {
+			_ = ctx.ReplyError(errInternal)
+		}
+	}
+}
+
+// notReading runs f on the read loop, which reads nothing meanwhile: no
+// pong can arrive, so keepalive does not hold a missing one against the
+// peer for any round that overlaps f.
+func (c *Conn) notReading(f func()) {
+	c.readStalls.Add(1)
+	c.readBlocked.Store(true)
+	defer c.readBlocked.Store(false)
+	f()
+}
