@@ -83,7 +83,8 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 	if err != nil {
 		return nil, tokenRefusal(err)
 	}
-	if p == nil || p.Subject == "" {
+	if err := checkPrincipal(p); err != nil {
+		c.gw.log.Error("wsgate: authenticator returned an unusable principal during $refresh", slog.String("conn", c.id), slog.Any("error", err))
 		return nil, errInvalidToken
 	}
 	if p.Subject != old.Subject {
@@ -98,4 +99,21 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 		ack.Expires = &p.Expires
 	}
 	return ack, nil
+}
+
+// checkPrincipal reports why an authenticator's principal cannot be used: a
+// nil principal, an empty Subject (per-subject limits and $refresh key on
+// it), or an expiry that RFC 3339 cannot write (past year 9999, or before
+// year 0), which no answer could carry. Such a principal is an
+// authenticator's bug, refused as an invalid token.
+func checkPrincipal(p *Principal) error {
+	switch {
+	case p == nil:
+		return errors.New("no principal")
+	case p.Subject == "":
+		return errors.New("empty Subject")
+	case !p.Expires.IsZero() && (p.Expires.Year() > 9999 || p.Expires.Year() < 0):
+		return errors.New("Expires outside years 0-9999")
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package wsgate
 
 import (
 	"encoding/json"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -96,7 +97,14 @@ func appendErrorFrame(b []byte, id int64, hasID bool, e *Error, cause *errorCaus
 }
 
 // appendJSON appends v as JSON. Raw JSON is appended as it is once checked.
-func appendJSON(b []byte, v any) ([]byte, error) {
+// A panic in v's MarshalJSON (or MarshalText) is the caller's error, not
+// the connection's end: it is returned as a *PanicError.
+func appendJSON(b []byte, v any) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = b, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
