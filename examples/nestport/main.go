@@ -1,7 +1,9 @@
 // Command nestport is the NestJS WebSocket gateway of the README ported to
 // wsgate, line for line, and made safer: the origin is checked before the
-// cookie is read, a bad token is refused with 401 before any upgrade, and
-// every event goes through guards and exception filters.
+// cookie is read, a handshake without a usable access_token cookie or with
+// a bad token is refused with 401 before any upgrade (where the original
+// disconnects after it), and every event goes through guards and exception
+// filters.
 //
 // Run it with no configuration at all:
 //
@@ -30,10 +32,18 @@
 //	WS_HANDLER_CONCURRENCY        events handled at once per connection (default 1: in order)
 //	SHUTDOWN_TIMEOUT              how long SIGINT/SIGTERM waits for handlers (default 10s)
 //
+// Every connection is authenticated: a handshake without the access_token
+// cookie is answered 401 {"status":"error","message":"missing token",
+// "code":"UNAUTHORIZED"}, as the original's handleConnection disconnects
+// it. A token in the query string, in an Authorization header or in a
+// cookie of another name is not read. (Options.AllowAnonymous admits
+// visitors without a session, for a gateway that mixes public and protected
+// events; this port does not set it.)
+//
 // Events (the fixture the black-box tests rely on):
 //
 //	xyz     guarded and filtered; acks {"received": <data>, "sub": "<sub>"} and emits xyz with the same payload
-//	health  Public; acks {"ok": true}
+//	health  Public: skips the Authenticated guard (IS_PUBLIC_KEY), not the handshake's authentication; acks {"ok": true}
 //	admin   needs claim role == "admin"; acks {"ok": true}
 //	fail    fails with message "xyz failed", code XYZ_FAILED
 //	crash   panics; the filter chain answers "Internal server error"
