@@ -25,12 +25,23 @@ import (
 // listenLoopback listens on a free loopback port. It skips the test when
 // loopback is down, as in a network namespace of its own (CI runs this
 // package a second time in one, to prove the in-memory tests need no
-// network); the ordinary run has loopback and runs it.
+// network); the ordinary run has loopback and runs it. With loopback down
+// a listen may still succeed, so a probe connection decides.
 func listenLoopback(t *testing.T) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Skipf("no loopback network to listen on: %v", err)
+	}
+	c, err := net.DialTimeout("tcp", probe.Addr().String(), 10*time.Second)
+	probe.Close()
+	if err != nil {
+		t.Skipf("no loopback network to connect over: %v", err)
+	}
+	c.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ln
 }
