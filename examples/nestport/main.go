@@ -36,10 +36,8 @@
 //	HTTP_IDLE_TIMEOUT             how long it keeps an idle keep-alive connection open (default 60s)
 //
 // The three HTTP_ timeouts are durations above zero. They bound plain HTTP
-// and the handshake only: hijacking clears a connection's deadlines, so a
-// WebSocket outlives them (its life is bounded by keepalive and the
-// gateway's limits). HTTP_READ_TIMEOUT below 10s (the gateway's
-// ConnectTimeout) also shortens the time a handshake may take.
+// only: hijacking clears a connection's deadlines, so a WebSocket outlives
+// them (its life is bounded by keepalive and the gateway's limits).
 //
 // Every connection is authenticated: a handshake without the access_token
 // cookie is answered 401 {"status":"error","message":"missing token",
@@ -148,11 +146,9 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 //     would otherwise hold a connection forever.
 //   - ReadTimeout: the whole request, body included; a request that
 //     announces a body and never sends it would otherwise wait forever for
-//     net/http to discard it before the answer goes out. It runs from the
-//     request's first byte until the handler hijacks the connection, and
-//     net/http cancels the request's context when it passes, so a shorter
-//     ReadTimeout than the gateway's ConnectTimeout (10 s) also cuts a
-//     slow handshake short (503 "handshake timed out").
+//     net/http to discard it before the answer goes out. It ends once the
+//     request has been read: the handler's own time (the handshake, bounded
+//     by the gateway's ConnectTimeout) is not counted.
 //   - IdleTimeout: a keep-alive connection that got its answer and sends
 //     nothing more would otherwise be held forever.
 //
