@@ -35,11 +35,24 @@ type okResponse struct {
 //
 // becomes Options with one allowed origin, cookie authentication (the
 // default token source, the access_token cookie) and the default 10 s
-// ConnectTimeout. handleConnection's "disconnect if the cookie's JWT does
-// not verify" is the handshake itself: a bad token is refused with 401
-// before any upgrade. A connection without a token is admitted anonymously
-// so that the Public health event works; the gateway-wide Authenticated
-// guard keeps every other event closed to it.
+// ConnectTimeout.
+//
+// handleConnection disconnects a client whose handshake has no cookie
+// header, and one whose access_token cookie does not verify. Here both are
+// the handshake itself: with an Authenticator and AllowAnonymous left
+// false, a handshake without a usable token (no cookie, no access_token
+// cookie, a token only in the query string, in a header or in a cookie of
+// another name) is refused with 401 "missing token", and a bad token with
+// 401 too, before any upgrade; OnConnect (handleConnection's log line) runs
+// only for an authenticated connection. A connection is never anonymous.
+//
+// The gateway-wide Authenticated guard is JwtCookiesWebsocketAuthGuard
+// applied to every event: it also refuses an event that races the 4001
+// close of an expired token. health is Public, as IS_PUBLIC_KEY makes a
+// NestJS handler: it skips that guard, not the connection's
+// authentication. A gateway that must serve visitors without a session
+// sets Options.AllowAnonymous instead, and then Public is what lets them
+// reach an event.
 func newGateway(cfg config, logger *slog.Logger) (*wsgate.Gateway, error) {
 	verifier, err := wsgate.NewJWT[appClaims](wsgate.JWTOptions{
 		Methods:          []string{"HS256"},
@@ -56,7 +69,6 @@ func newGateway(cfg config, logger *slog.Logger) (*wsgate.Gateway, error) {
 	opts := cfg.limits
 	opts.Origins = []string{cfg.frontendHost}
 	opts.Authenticator = verifier
-	opts.AllowAnonymous = true
 	opts.Guards = []wsgate.Guard{wsgate.Authenticated}
 	opts.Logger = logger
 	opts.OnConnect = func(c *wsgate.Conn) {

@@ -1,7 +1,9 @@
 // Command nestport is the NestJS WebSocket gateway of the README ported to
 // wsgate, line for line, and made safer: the origin is checked before the
-// cookie is read, a bad token is refused with 401 before any upgrade, and
-// every event goes through guards and exception filters.
+// cookie is read, a handshake without a usable access_token cookie or with
+// a bad token is refused with 401 before any upgrade (where the original
+// disconnects after it), and every event goes through guards and exception
+// filters.
 //
 // Run it with no configuration at all:
 //
@@ -29,11 +31,26 @@
 //	WS_MAX_CONNECTIONS_PER_SUBJECT    per-subject cap, 429 past it (default 64)
 //	WS_HANDLER_CONCURRENCY        events handled at once per connection (default 1: in order)
 //	SHUTDOWN_TIMEOUT              how long SIGINT/SIGTERM waits for handlers (default 10s)
+//	HTTP_READ_HEADER_TIMEOUT      the host server's limit on reading a request's headers (default 5s)
+//	HTTP_READ_TIMEOUT             its limit on reading a whole request, body included (default 10s)
+//	HTTP_IDLE_TIMEOUT             how long it keeps an idle keep-alive connection open (default 60s)
+//
+// The three HTTP_ timeouts are durations above zero. They bound plain HTTP
+// only: hijacking clears a connection's deadlines, so a WebSocket outlives
+// them (its life is bounded by keepalive and the gateway's limits).
+//
+// Every connection is authenticated: a handshake without the access_token
+// cookie is answered 401 {"status":"error","message":"missing token",
+// "code":"UNAUTHORIZED"}, as the original's handleConnection disconnects
+// it. A token in the query string, in an Authorization header or in a
+// cookie of another name is not read. (Options.AllowAnonymous admits
+// visitors without a session, for a gateway that mixes public and protected
+// events; this port does not set it.)
 //
 // Events (the fixture the black-box tests rely on):
 //
 //	xyz     guarded and filtered; acks {"received": <data>, "sub": "<sub>"} and emits xyz with the same payload
-//	health  Public; acks {"ok": true}
+//	health  Public: skips the Authenticated guard (IS_PUBLIC_KEY), not the handshake's authentication; acks {"ok": true}
 //	admin   needs claim role == "admin"; acks {"ok": true}
 //	fail    fails with message "xyz failed", code XYZ_FAILED
 //	crash   panics; the filter chain answers "Internal server error"
@@ -93,13 +110,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 // serve serves gw on ln until ctx is done, then shuts down: the gateway
 // first (close 1001 after running handlers finish), then the server.
 func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway, out io.Writer) error {
-	srv := &http.Server{
-		Handler: newMux(gw),
-		// The bytes before ServeHTTP are the server's to bound: without
-		// this a client that sends its headers slowly holds a
-		// connection forever.
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	srv := newServer(cfg, newMux(gw))
 	page, socket := cfg.urls(ln.Addr().String())
 	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
 	if cfg.generatedSecret {
@@ -125,6 +136,31 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 		return err
 	}
 	return errors.Join(gwErr, srvErr)
+}
+
+// newServer returns the http.Server that serves h with the configured
+// timeouts. The bytes a connection carries outside ServeHTTP are the
+// server's to bound, not the gateway's:
+//
+//   - ReadHeaderTimeout: a client that sends its headers slowly (slowloris)
+//     would otherwise hold a connection forever.
+//   - ReadTimeout: the whole request, body included; a request that
+//     announces a body and never sends it would otherwise wait forever for
+//     net/http to discard it before the answer goes out. It ends once the
+//     request has been read: the handler's own time (the handshake, bounded
+//     by the gateway's ConnectTimeout) is not counted.
+//   - IdleTimeout: a keep-alive connection that got its answer and sends
+//     nothing more would otherwise be held forever.
+//
+// Hijacking clears the connection's deadlines, so none of them limits a
+// WebSocket's lifetime: the gateway's keepalive and limits govern that.
+func newServer(cfg config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+	}
 }
 
 // newMux mounts the gateway at /ws and a page at / whose console can run
@@ -193,6 +229,16 @@ func mintToken(cfg config, sub, role string, ttl time.Duration) (string, error) 
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(cfg.secret)
 }
 
+// The host server's default timeouts (see newServer). ReadTimeout bounds
+// the whole request: the port's requests are a WebSocket handshake or a GET
+// of a small page, so 10 s is generous. IdleTimeout lets a browser reuse a
+// keep-alive connection for a minute.
+const (
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 10 * time.Second
+	defaultIdleTimeout       = 60 * time.Second
+)
+
 // config is the port's configuration, read from the environment.
 type config struct {
 	addr            string
@@ -204,7 +250,11 @@ type config struct {
 	issuer          string
 	audience        string
 	shutdownTimeout time.Duration
-	limits          wsgate.Options // only the limit fields are used
+	// The host server's timeouts (see newServer).
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	idleTimeout       time.Duration
+	limits            wsgate.Options // only the limit fields are used
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -215,6 +265,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		issuer:          getenv("JWT_ISSUER"),
 		audience:        getenv("JWT_AUDIENCE"),
 		shutdownTimeout: 10 * time.Second,
+
+		readHeaderTimeout: defaultReadHeaderTimeout,
+		readTimeout:       defaultReadTimeout,
+		idleTimeout:       defaultIdleTimeout,
 	}
 	if cfg.addr == "" {
 		cfg.addr = "127.0.0.1:8080"
@@ -237,6 +291,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	p := envParser{getenv: getenv}
 	p.duration("JWT_LEEWAY", &cfg.leeway)
 	p.duration("SHUTDOWN_TIMEOUT", &cfg.shutdownTimeout)
+	p.positiveDuration("HTTP_READ_HEADER_TIMEOUT", &cfg.readHeaderTimeout)
+	p.positiveDuration("HTTP_READ_TIMEOUT", &cfg.readTimeout)
+	p.positiveDuration("HTTP_IDLE_TIMEOUT", &cfg.idleTimeout)
 	l := &cfg.limits
 	p.int64("WS_READ_LIMIT", &l.ReadLimit)
 	p.float("WS_EVENTS_PER_SECOND", &l.EventsPerSecond)
@@ -288,6 +345,22 @@ func (p *envParser) parse(name string, set func(string) error) {
 
 func (p *envParser) duration(name string, dst *time.Duration) {
 	p.parse(name, func(v string) (err error) { *dst, err = time.ParseDuration(v); return err })
+}
+
+// positiveDuration parses a duration that must be above zero: for the
+// host server's timeouts zero means none at all, which is never safe.
+func (p *envParser) positiveDuration(name string, dst *time.Duration) {
+	p.parse(name, func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d <= 0 {
+			return errors.New("must be above zero")
+		}
+		*dst = d
+		return nil
+	})
 }
 
 func (p *envParser) int(name string, dst *int) {

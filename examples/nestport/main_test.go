@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -65,22 +66,86 @@ func TestXYZAuthorized(t *testing.T) {
 	}
 }
 
-func TestAnonymous(t *testing.T) {
+// TestNoUsableToken: the NestJS original disconnects a client whose
+// handshake has no cookie header, or no verifying access_token cookie, in
+// handleConnection. The port refuses every such handshake with 401 and the
+// handshake contract's JSON body, before any upgrade: handleConnection
+// (OnConnect) never runs.
+func TestNoUsableToken(t *testing.T) {
 	t.Parallel()
-	srv, _, _ := newPort(t)
-	c := srv.Dial(wsgatetest.DialOptions{Path: "/ws", Origin: frontend})
-
-	if ack := c.Request("health", nil); !ack.OK() || string(ack.Data) != `{"ok":true}` {
-		t.Fatalf("health ack = %s %+v", ack.Data, ack.Error)
+	srv, cfg, logs := newPort(t)
+	token, err := mintToken(cfg, "alice", "admin", time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, event := range []string{"xyz", "admin", "fail", "crash"} {
-		ack := c.Request(event, nil)
-		if ack.OK() || ack.Error.Message != "Unauthorized" || ack.Error.Code != wsgate.CodeUnauthorized {
-			t.Errorf("%s as anonymous = %s %+v, want Unauthorized", event, ack.Data, ack.Error)
+	tests := []struct {
+		name string
+		opts wsgatetest.DialOptions
+	}{
+		{"no Cookie header", wsgatetest.DialOptions{}},
+		{"cookies without access_token", wsgatetest.DialOptions{
+			Cookies: []*http.Cookie{{Name: "theme", Value: "dark"}, {Name: "lang", Value: "en"}},
+		}},
+		{"token only in the query string", wsgatetest.DialOptions{
+			Query: url.Values{"access_token": {token}, "token": {token}},
+		}},
+		{"token in a cookie of another name", wsgatetest.DialOptions{
+			Cookies: []*http.Cookie{{Name: "token", Value: token}, {Name: "jwt", Value: token}},
+		}},
+		{"token in a cookie whose name differs in case", wsgatetest.DialOptions{
+			Cookies: []*http.Cookie{{Name: "Access_Token", Value: token}},
+		}},
+		{"token in a prefixed cookie the port does not read", wsgatetest.DialOptions{
+			Cookies: []*http.Cookie{{Name: "__Host-access_token", Value: token}},
+		}},
+		{"token only in an Authorization header", wsgatetest.DialOptions{
+			Header: http.Header{"Authorization": {"Bearer " + token}},
+		}},
+	}
+	for _, tt := range tests {
+		opts := tt.opts
+		opts.Path, opts.Origin = "/ws", frontend
+		r := srv.Refused(opts)
+		if r.Status != http.StatusUnauthorized {
+			t.Errorf("%s: status %d %s, want 401", tt.name, r.Status, r.RawBody)
+			continue
+		}
+		want := wsgatetest.ErrorBody{Status: "error", Message: "missing token", Code: wsgate.CodeUnauthorized}
+		if r.Body.Status != want.Status || r.Body.Message != want.Message || r.Body.Code != want.Code {
+			t.Errorf("%s: body %s, want %+v", tt.name, r.RawBody, want)
+		}
+		if got := r.Header.Get("Content-Type"); got != "application/json" {
+			t.Errorf("%s: Content-Type %q, want application/json", tt.name, got)
+		}
+		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: WWW-Authenticate %q, want a Bearer challenge", tt.name, r.Header.Get("WWW-Authenticate"))
+		}
+		if bytes.Contains(r.RawBody, []byte(token[:20])) {
+			t.Errorf("%s: the answer echoes the token: %s", tt.name, r.RawBody)
 		}
 	}
-	if n := len(c.Pending()); n != 0 {
-		t.Fatalf("anonymous client got %d events; a guarded handler ran", n)
+	if strings.Contains(logs.String(), "handleConnection") {
+		t.Errorf("a handshake without a usable token reached handleConnection; logs:\n%s", logs.String())
+	}
+}
+
+// TestHealthIsPublicNotAnonymous: health is Public in the NestJS sense
+// (IS_PUBLIC_KEY): it skips the authentication guard that protects the
+// other events, but not the connection's authentication. Any authenticated
+// user reaches it, whatever the role; without a token there is no
+// connection to send it on.
+func TestHealthIsPublicNotAnonymous(t *testing.T) {
+	t.Parallel()
+	srv, cfg, _ := newPort(t)
+	c := dialAs(t, srv, cfg, "dave", "")
+	if ack := c.Request("health", nil); !ack.OK() || string(ack.Data) != `{"ok":true}` {
+		t.Fatalf("health as an authenticated user = %s %+v", ack.Data, ack.Error)
+	}
+	if ack := c.Request("admin", nil); ack.OK() || ack.Error.Code != wsgate.CodeForbidden {
+		t.Fatalf("admin without the role = %s %+v, want FORBIDDEN", ack.Data, ack.Error)
+	}
+	if r := srv.Refused(wsgatetest.DialOptions{Path: "/ws", Origin: frontend}); r.Status != http.StatusUnauthorized {
+		t.Fatalf("a visitor without a token: %d %s, want 401 (health is Public, not anonymous)", r.Status, r.RawBody)
 	}
 }
 
