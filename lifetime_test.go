@@ -32,8 +32,10 @@ func TestKeepaliveDropsSilentPeer(t *testing.T) {
 
 func TestKeepaliveKeepsReadingPeer(t *testing.T) {
 	t.Parallel()
+	// A pong timeout far above any scheduling delay: only a peer that
+	// really does not answer may be dropped.
 	const interval = 50 * time.Millisecond
-	opts := wsgate.Options{PingInterval: interval, PongTimeout: interval}
+	opts := wsgate.Options{PingInterval: interval, PongTimeout: 2 * time.Second}
 	gone := limRecordDisconnects(&opts)
 	e := limSetup(t, opts, 0)
 	c := e.dial("alice") // reads all the time: answers every ping
@@ -181,24 +183,29 @@ func TestRevalidateKeeps(t *testing.T) {
 	limWantOK(t, c.Request("echo", 1))
 }
 
-// TestKeepaliveSparesPeerWhileSlotsAreBusy: with every handler slot taken
-// the read loop cannot read pongs; a healthy peer is not dropped for that.
+// TestKeepaliveSparesPeerWhileSlotsAreBusy: with every handler busy and the
+// queue behind them full, the read loop stops reading and cannot see pongs;
+// a healthy peer is not dropped for that. The pong timeout is generous (a
+// pong late on a loaded machine must not fail the test), and the loop stays
+// blocked for several times as long.
 func TestKeepaliveSparesPeerWhileSlotsAreBusy(t *testing.T) {
 	t.Parallel()
-	const interval = 30 * time.Millisecond
-	opts := wsgate.Options{HandlerConcurrency: 2, PingInterval: interval, PongTimeout: interval}
+	const interval, pongTimeout = 50 * time.Millisecond, 400 * time.Millisecond
+	const conc, queued = 2, 8 // HandlerConcurrency, and what the queue holds
+	opts := wsgate.Options{HandlerConcurrency: conc, PingInterval: interval, PongTimeout: pongTimeout, EventsPerSecond: -1}
 	gone := limRecordDisconnects(&opts)
 	e := limSetup(t, opts, 0)
 	entered, release := limBlocking(e.gw)
 	c := e.dial("alice")
-	for id := int64(1); id <= 3; id++ { // the third waits for a slot
+	const n = conc + queued + 1 // the last one makes the read loop wait
+	for id := int64(1); id <= n; id++ {
 		limSend(c, id, "block", "null")
 	}
 	recv(t, entered, "the first handler")
 	recv(t, entered, "the second handler")
-	time.Sleep(10 * interval) // several keepalive rounds with the loop stuck
+	time.Sleep(4 * pongTimeout) // several keepalive rounds with the loop stuck
 	close(release)
-	for id := int64(1); id <= 3; id++ {
+	for id := int64(1); id <= n; id++ {
 		limWantOK(t, c.WaitAck(id))
 	}
 	select {
