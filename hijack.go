@@ -20,11 +20,23 @@ type hijackRecorder struct {
 }
 
 // Hijack hijacks the underlying connection (through any wrappers that offer
-// Unwrap, as http.ResponseController does) and records it.
+// Unwrap, as http.ResponseController does), records it, and hands the
+// library the socket as a peerConn. Bytes the server read past the handshake
+// are moved into the peerConn, so that it sees every frame.
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return c, brw, err
+	}
 	h.conn = c
-	return c, brw, err
+	var pre []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pre = append([]byte(nil), b...)
+	}
+	pc := newPeerConn(c, pre)
+	brw.Reader.Reset(pc)
+	return pc, brw, nil
 }
 
 // Unwrap returns the wrapped ResponseWriter, for http.ResponseController.

@@ -198,3 +198,54 @@ func TestShutdownDeadlineDropsStalledSocket(t *testing.T) {
 		t.Fatalf("OnDisconnect status %+v, want 1001", d.status)
 	}
 }
+
+// readCloseFrame reads the server's close frame and returns its code and
+// reason.
+func readCloseFrame(t *testing.T, nc net.Conn, br *bufio.Reader) (wsgate.StatusCode, string) {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(limWait))
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatalf("reading the close frame: %v", err)
+	}
+	if head[0] != 0x88 || head[1] > 125 {
+		t.Fatalf("server sent frame header % x, want a close frame", head)
+	}
+	payload := make([]byte, head[1])
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatal(err)
+	}
+	if len(payload) < 2 {
+		return wsgate.StatusNoStatusReceived, ""
+	}
+	return wsgate.StatusCode(binary.BigEndian.Uint16(payload)), string(payload[2:])
+}
+
+// TestPeerCloseReasonNotUTF8IsNotEchoed: the answer to a peer's close frame
+// repeats its code, and its reason only when that is valid UTF-8.
+func TestPeerCloseReasonNotUTF8IsNotEchoed(t *testing.T) {
+	t.Parallel()
+	for _, reason := range []string{"\xff\xfe", "ok"} {
+		t.Run(fmt.Sprintf("%q", reason), func(t *testing.T) {
+			t.Parallel()
+			e := newStallEnv(t, wsgate.Options{})
+			nc, br := e.dialTCP(t)
+			payload := append(binary.BigEndian.AppendUint16(nil, 4000), reason...)
+			frame := append([]byte{0x88, 0x80 | byte(len(payload))}, 0, 0, 0, 0) // a zero mask
+			if _, err := nc.Write(append(frame, payload...)); err != nil {
+				t.Fatal(err)
+			}
+			code, got := readCloseFrame(t, nc, br)
+			want := reason
+			if reason == "\xff\xfe" {
+				want = ""
+			}
+			if code != 4000 || got != want {
+				t.Fatalf("server answered %d %q, want 4000 %q", code, got, want)
+			}
+			if d := wantGone(t, e.gw, e.gone); d.status.Code != 4000 || d.status.Reason != want || d.status.ByServer {
+				t.Fatalf("OnDisconnect status %+v, want 4000 %q from the peer", d.status, want)
+			}
+		})
+	}
+}
