@@ -3,6 +3,7 @@ package wsgate
 import (
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // The inbound path. The read loop never runs user code: it decodes each
@@ -24,6 +25,10 @@ import (
 // handler, beyond the HandlerConcurrency being handled.
 const maxQueuedEvents = 8
 
+// workerLinger is how long a worker with nothing to do waits for the next
+// event before it ends.
+const workerLinger = 250 * time.Millisecond
+
 // inbox is a connection's queue of events waiting for a handler. Its fields
 // are guarded by the connection's mu, except wg.
 type inbox struct {
@@ -35,6 +40,10 @@ type inbox struct {
 	// room, when set, is closed by the next worker that takes an event:
 	// the read loop waits on it while the queue is full.
 	room chan struct{}
+	// idle counts the workers waiting for an event; wake carries one
+	// token to one of them per event queued while idle > 0.
+	idle int
+	wake chan struct{}
 	wg   sync.WaitGroup // workers; Add only on the read loop
 }
 
@@ -45,7 +54,10 @@ type event struct {
 	protocol bool   // a reserved "$" event
 }
 
-func (q *inbox) init(limit int) { q.limit = limit }
+func (q *inbox) init(limit int) {
+	q.limit = limit
+	q.wake = make(chan struct{}, limit)
+}
 
 func (q *inbox) waiting() int { return len(q.queue) - q.head }
 
@@ -93,7 +105,11 @@ func (c *Conn) enqueue(ev event) bool {
 		c.mu.Lock()
 	}
 	c.in.push(ev)
-	if c.in.workers < c.in.limit {
+	switch {
+	case c.in.idle > 0:
+		c.in.idle--
+		c.in.wake <- struct{}{} // never blocks: one token per idle worker
+	case c.in.workers < c.in.limit:
 		c.in.workers++
 		c.in.wg.Add(1)
 		go c.work()
@@ -102,13 +118,44 @@ func (c *Conn) enqueue(ev event) bool {
 	return true
 }
 
-// work handles queued events until there are none, then ends.
+// work handles queued events. When there are none it lingers for
+// workerLinger, so that a connection in a busy exchange does not pay for a
+// new goroutine per event, and then ends: an idle connection holds no
+// worker.
 func (c *Conn) work() {
 	defer c.in.wg.Done()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for {
 		c.mu.Lock()
 		ev, ok := c.in.pop()
 		if !ok {
+			if linger == nil {
+				linger = time.NewTimer(workerLinger)
+			} else {
+				linger.Reset(workerLinger)
+			}
+			c.in.idle++
+			c.mu.Unlock()
+			select {
+			case <-c.in.wake:
+				continue // enqueue took our idle count back
+			case <-linger.C:
+			case <-c.ctx.Done():
+			}
+			c.mu.Lock()
+			select {
+			case <-c.in.wake:
+				// An event came as we gave up waiting: its token is ours.
+				c.mu.Unlock()
+				continue
+			default:
+			}
+			c.in.idle--
 			c.in.workers--
 			c.mu.Unlock()
 			return
