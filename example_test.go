@@ -55,7 +55,7 @@ func Example() {
 	wsgate.On(gw, "greet", func(c *wsgate.Context, in Greeting) (string, error) {
 		claims, _ := wsgate.ClaimsFrom[*AppClaims](c)
 		return fmt.Sprintf("hello %s, from %s", in.Name, claims.Subject), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", gw)
@@ -89,10 +89,10 @@ func ExampleHandlerOptions() {
 	}
 	gw.Handle("health", func(*wsgate.Context) (any, error) {
 		return map[string]bool{"ok": true}, nil
-	}, &wsgate.HandlerOptions{Public: true})
+	}, wsgate.HandlerOptions{Public: true})
 	gw.Handle("report", func(*wsgate.Context) (any, error) {
 		return "report", nil
-	}, &wsgate.HandlerOptions{
+	}, wsgate.HandlerOptions{
 		Guards:   []wsgate.Guard{wsgate.Authenticated, requireScope, wsgate.RequireClaim("role", "admin")},
 		Metadata: map[string]any{"scope": "reports"},
 	})
@@ -110,7 +110,7 @@ func ExampleCatch() {
 	}
 	gw.Handle("item", func(*wsgate.Context) (any, error) {
 		return nil, fmt.Errorf("loading: %w", &NotFoundError{What: "item"})
-	}, nil)
+	}, wsgate.HandlerOptions{})
 }
 
 // NotFoundError is an application error type.

@@ -29,11 +29,11 @@ func TestGuardOrder(t *testing.T) {
 	gw.Handle("go", func(c *wsgate.Context) (any, error) {
 		rec.add("handler")
 		return "done", nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
 	gw.Handle("plain", func(c *wsgate.Context) (any, error) {
 		rec.add("plain")
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	evWantOK(t, c.Request("go", nil))
@@ -75,7 +75,7 @@ func TestGuardFirstDenialStops(t *testing.T) {
 			gw.Handle("guarded", func(c *wsgate.Context) (any, error) {
 				handled.Add(1)
 				return nil, nil
-			}, &wsgate.HandlerOptions{Guards: hguards})
+			}, wsgate.HandlerOptions{Guards: hguards})
 			c := srv.Dial(wsgatetest.DialOptions{})
 
 			evWantError(t, c.Request("guarded", nil), wsgate.CodeForbidden, "Forbidden resource")
@@ -101,10 +101,10 @@ func TestGuardAllow(t *testing.T) {
 		handled.Add(1)
 		return "in", nil
 	}
-	gw.Handle("no", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+	gw.Handle("no", h, wsgate.HandlerOptions{Guards: []wsgate.Guard{
 		wsgate.Allow(func(c *wsgate.Context) bool { return false }),
 	}})
-	gw.Handle("yes", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+	gw.Handle("yes", h, wsgate.HandlerOptions{Guards: []wsgate.Guard{
 		wsgate.Allow(func(c *wsgate.Context) bool { return c.Event() == "yes" }),
 	}})
 	c := srv.Dial(wsgatetest.DialOptions{})
@@ -127,7 +127,7 @@ func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 	gw.Handle("fragile-event", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
 		return nil, nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
 		connID <- c.Conn().ID()
 		return errors.New("guard-secret: database password rejected")
 	}}})
@@ -163,10 +163,10 @@ func TestGuardPanicRecovered(t *testing.T) {
 	gw.Handle("boom", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
 		return nil, nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
 		panic("guard-panic-value")
 	}}})
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	evWantError(t, c.Request("boom", nil), wsgate.CodeInternal, "Internal server error")
@@ -197,8 +197,8 @@ func TestGuardPublicAndAuthenticated(t *testing.T) {
 		}
 		return "anonymous", nil
 	}
-	gw.Handle("private", who, nil)
-	gw.Handle("public", who, &wsgate.HandlerOptions{Public: true})
+	gw.Handle("private", who, wsgate.HandlerOptions{})
+	gw.Handle("public", who, wsgate.HandlerOptions{Public: true})
 
 	anon := evDialAs(t, srv, "", nil)
 	evWantError(t, anon.Request("private", nil), wsgate.CodeUnauthorized, "Unauthorized")
@@ -225,9 +225,9 @@ func TestGuardRequireClaim(t *testing.T) {
 	opts.AllowAnonymous = true
 	gw, srv := evNew(t, opts)
 	gw.Handle("admin", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
-		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
 	gw.Handle("staff", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
-		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin", "support")}})
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin", "support")}})
 
 	tests := []struct {
 		subject   string
@@ -293,11 +293,11 @@ func TestGuardReadsMetadata(t *testing.T) {
 			seen <- v
 		}
 		return "open", nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("audit", func(c *wsgate.Context) (any, error) {
 		v, _ := c.Metadata("level")
 		return v, nil
-	}, &wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
+	}, wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
 
 	auditor := evDialAs(t, srv, "ann", map[string]any{"role": "auditor"})
 	if data := evWantOK(t, auditor.Request("audit", nil)); data != "3" {
@@ -344,7 +344,7 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 			return nil, errors.New("ClaimsFrom found claims of another type")
 		}
 		return map[string]string{"sub": claims.Subject, "tenant": claims.Tenant, "iss": claims.Issuer}, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	c := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
 	if data := evWantOK(t, c.Request("tenant", nil)); data != `{"iss":"`+evIssuer+`","sub":"alice","tenant":"acme"}` {

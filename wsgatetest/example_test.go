@@ -37,7 +37,7 @@ func exampleGateway() *wsgate.Gateway {
 		}
 		_ = c.Emit("greeted", c.Principal().Subject)
 		return "hello, " + name, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw
 }
 

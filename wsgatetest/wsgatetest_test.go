@@ -39,10 +39,10 @@ func newGateway(t *testing.T, key []byte, opts wsgate.Options) *wsgate.Gateway {
 	}
 	gw.Handle("echo", func(c *wsgate.Context) (any, error) {
 		return c.Data(), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("shout", func(c *wsgate.Context) (any, error) {
 		return nil, c.Emit("shouted", strings.ToUpper(string(c.Data())))
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw
 }
 
