@@ -688,6 +688,9 @@ func TestEventRegistrationPanics(t *testing.T) {
 	mustPanic("reserved name", func() { gw.Handle("$x", h, wsgate.HandlerOptions{}) })
 	mustPanic("reserved $refresh", func() { gw.Handle("$refresh", h, wsgate.HandlerOptions{}) })
 	mustPanic("name too long", func() { gw.Handle(strings.Repeat("e", 129), h, wsgate.HandlerOptions{}) })
+	// The decoder refuses such names: a handler for one could never run.
+	mustPanic("control character", func() { gw.Handle("tab\tname", h, wsgate.HandlerOptions{}) })
+	mustPanic("C1 control character", func() { gw.Handle("x\u0085", h, wsgate.HandlerOptions{}) })
 	mustPanic("nil handler", func() { gw.Handle("nil-handler", nil, wsgate.HandlerOptions{}) })
 
 	// A name at the limit is fine, and the failed registrations left the
@@ -872,4 +875,71 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 			t.Fatalf("unencodable broadcast reached the client: %+v", e)
 		}
 	}
+}
+
+// evProfile reports its invalid fields, through a pointer receiver.
+type evProfile struct {
+	Name string `json:"name"`
+	Age  int    `json:"age"`
+}
+
+func (p *evProfile) Validate() error {
+	var v wsgate.ValidationError
+	if p.Name == "" {
+		v.Add("name", "required")
+	}
+	if p.Age < 18 {
+		v.Add("age", "must be at least 18")
+	}
+	return v.Err()
+}
+
+// TestEventValidateFields: a ValidationError from Validate reaches the
+// client as VALIDATION_FAILED with its fields in the error's data.
+func TestEventValidateFields(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	wsgate.On(gw, "profile", func(c *wsgate.Context, in evProfile) (string, error) {
+		return "saved " + in.Name, nil
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	ack := c.Request("profile", map[string]any{"age": 12})
+	evWantError(t, ack, wsgate.CodeValidationFailed, "name: required; age: must be at least 18")
+	if got, want := string(ack.Error.Data), `{"fields":[{"field":"name","message":"required"},{"field":"age","message":"must be at least 18"}]}`; got != want {
+		t.Fatalf("data = %s, want %s", got, want)
+	}
+	c.Emit("profile", map[string]any{"name": "ann"})
+	ex := c.WaitException()
+	if ex.Code != wsgate.CodeValidationFailed || string(ex.Data) != `{"fields":[{"field":"age","message":"must be at least 18"}]}` {
+		t.Fatalf("exception = %+v %s", ex, ex.Data)
+	}
+	if data := evWantOK(t, c.Request("profile", map[string]any{"name": "ann", "age": 30})); data != `"saved ann"` {
+		t.Fatalf("valid profile = %s", data)
+	}
+
+	// Err is nil without fields: no typed nil slips through as an error.
+	var v wsgate.ValidationError
+	if err := v.Err(); err != nil {
+		t.Fatalf("empty ValidationError.Err() = %v, want nil", err)
+	}
+}
+
+// TestEventWithoutInput: struct{} is the input of an event that takes
+// none; absent data, null and any object are accepted.
+func TestEventWithoutInput(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	wsgate.On(gw, "ping", func(*wsgate.Context, struct{}) (string, error) { return "pong", nil }, wsgate.HandlerOptions{})
+	wsgate.On(gw, "nothing", func(*wsgate.Context, struct{}) (struct{}, error) { return struct{}{}, nil }, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+	for _, data := range []any{nil, map[string]int{"ignored": 1}} {
+		if got := evWantOK(t, c.Request("ping", data)); got != `"pong"` {
+			t.Fatalf("ping with %v = %s", data, got)
+		}
+	}
+	if got := evWantOK(t, c.Request("nothing", nil)); got != `{}` {
+		t.Fatalf("nothing = %s, want {}", got)
+	}
+	evWantError(t, c.Request("ping", []int{1}), wsgate.CodeInvalidData, "invalid data")
 }

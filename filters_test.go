@@ -501,3 +501,143 @@ func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
 		}
 	}
 }
+
+// evErrNotFound is an application's sentinel error.
+var evErrNotFound = errors.New("not found")
+
+// TestFilterCatchIs: a sentinel error, wrapped with %w, is translated into
+// the code and message given; the translation goes on to the next filter,
+// and other errors pass untouched.
+func TestFilterCatchIs(t *testing.T) {
+	t.Parallel()
+	var gwSaw atomic.Value
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{
+			wsgate.CatchIs(evErrNotFound, "NOT_FOUND", "item not found"),
+			func(c *wsgate.Context, err error) error {
+				var e *wsgate.Error
+				gwSaw.Store(errors.As(err, &e) && e.Code == "NOT_FOUND" && errors.Is(err, evErrNotFound))
+				return err
+			},
+		},
+	})
+	wsgate.On(gw, "item", func(c *wsgate.Context, id string) (string, error) {
+		switch id {
+		case "missing":
+			return "", fmt.Errorf("loading item %s: %w", id, evErrNotFound)
+		case "broken":
+			return "", errors.New("not found in the cache either (internal detail)")
+		}
+		return "item " + id, nil
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("item", "missing"), "NOT_FOUND", "item not found")
+	if saw, _ := gwSaw.Load().(bool); !saw {
+		t.Fatal("the next filter did not receive the translation with its cause")
+	}
+	// An error with the same text is not the sentinel.
+	evWantError(t, c.Request("item", "broken"), wsgate.CodeInternal, "Internal server error")
+	if data := evWantOK(t, c.Request("item", "7")); data != `"item 7"` {
+		t.Fatalf("item 7 = %s", data)
+	}
+	for name, f := range map[string]func(){
+		"nil target": func() { wsgate.CatchIs(nil, "X", "x") },
+		"no code":    func() { wsgate.CatchIs(evErrNotFound, "", "x") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("CatchIs with %s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestFilterWhoLogs: the default filter logs an internal error once; a
+// filter that logs and passes the error on with Logged is the only one to
+// log it; a filter that handles the error owns its logging.
+func TestFilterWhoLogs(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	logAndPass := func(marked bool) wsgate.Filter {
+		return func(c *wsgate.Context, err error) error {
+			logs.logger().Error("app: event failed", "event", c.Event(), "error", err)
+			if marked {
+				return wsgate.Logged(err)
+			}
+			return err
+		}
+	}
+	fail := func(c *wsgate.Context) (any, error) {
+		return nil, fmt.Errorf("%s: db-timeout-%s", c.Event(), c.Event())
+	}
+	gw.Handle("unlogged", fail, wsgate.HandlerOptions{})
+	gw.Handle("logged-twice", fail, wsgate.HandlerOptions{Filters: []wsgate.Filter{logAndPass(false)}})
+	gw.Handle("logged-once", fail, wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		logAndPass(true),
+		// Later filters still see the error through the mark.
+		wsgate.Catch(func(c *wsgate.Context, err *wsgate.PanicError) error { return err }),
+	}})
+	gw.Handle("app-error", func(*wsgate.Context) (any, error) {
+		return nil, wsgate.NewError("APP", "an answer, not a fault")
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	count := func(needle string) int { return strings.Count(logs.String(), needle) }
+	evWantError(t, c.Request("unlogged", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("logged-twice", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("logged-once", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("app-error", nil), "APP", "an answer, not a fault")
+	for needle, want := range map[string]int{
+		"db-timeout-unlogged":     1, // the default filter
+		"db-timeout-logged-twice": 2, // the filter's and the default filter's
+		"db-timeout-logged-once":  1, // the filter's only
+		"not a fault":             0, // an *Error is an answer
+	} {
+		if got := count(needle); got != want {
+			t.Errorf("%s logged %d times, want %d:\n%s", needle, got, want, logs.String())
+		}
+	}
+	if wsgate.Logged(nil) != nil {
+		t.Error("Logged(nil) is not nil")
+	}
+}
+
+// TestFilterDefaultFilterEndsAChain: DefaultFilter in a handler's chain
+// answers and logs as the gateway's own does, and the gateway's filters do
+// not run after it.
+func TestFilterDefaultFilterEndsAChain(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	rec := &evRecorder{}
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger(), Filters: []wsgate.Filter{evPassFilter(rec, "gw")}})
+	opts := wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h"), wsgate.DefaultFilter}}
+	gw.Handle("crash", func(*wsgate.Context) (any, error) { return nil, errors.New("crash-detail-42") }, opts)
+	gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, opts)
+	gw.Handle("quota", func(*wsgate.Context) (any, error) {
+		return nil, &wsgate.Error{Code: "QUOTA", Message: "quota exceeded", Data: map[string]int{"limit": 3}}
+	}, opts)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("crash", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
+	ack := c.Request("quota", nil)
+	evWantError(t, ack, "QUOTA", "quota exceeded")
+	if string(ack.Error.Data) != `{"limit":3}` {
+		t.Fatalf("quota data = %s", ack.Error.Data)
+	}
+	c.Emit("crash", nil)
+	if ex := c.WaitException(); ex.Code != wsgate.CodeInternal {
+		t.Fatalf("exception = %+v", ex)
+	}
+	if got := rec.String(); got != "h,h,h,h" {
+		t.Fatalf("filters that ran = %s, want the handler's only", got)
+	}
+	if n := strings.Count(logs.String(), "crash-detail-42"); n != 2 {
+		t.Fatalf("the internal error was logged %d times, want once per failure (2):\n%s", n, logs.String())
+	}
+}

@@ -119,9 +119,9 @@ func (g *Gateway) Handle(event string, h HandlerFunc, opts HandlerOptions) {
 // ack. Data that does not decode is answered with INVALID_DATA. See Handle
 // for the rules on event names.
 //
-// An event with no input takes struct{} (any data is then ignored, absent
-// data included); one with no result returns struct{}{}, or any nil value,
-// which the ack carries as {} or null:
+// An event with no input takes struct{}: absent data, null and any JSON
+// object are accepted and ignored (other JSON is INVALID_DATA). One with no
+// result returns struct{}{}, acked as {}, or a nil pointer, acked as null:
 //
 //	wsgate.On(gw, "ping", func(c *wsgate.Context, _ struct{}) (string, error) {
 //		return "pong", nil
