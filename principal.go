@@ -38,9 +38,9 @@ type Principal struct {
 // case-sensitive; of a name that appears twice, the last counts, as in
 // encoding/json.
 //
-// Claim decodes the claims on every call (only the named claim's value is
-// decoded in full), so that a Principal keeps no hidden state and stays
-// safe to copy. A guard that reads claims on every event does better with
+// Claim reads the claims on every call (it scans the JSON without
+// allocating and decodes only the named claim's value), so that a Principal
+// keeps no hidden state and stays safe to copy. A guard that reads claims on every event does better with
 // the typed claims: RequireClaims or ClaimsFrom.
 func (p *Principal) Claim(name string) (any, bool) {
 	if p == nil {
@@ -56,11 +56,7 @@ func (p *Principal) Claim(name string) (any, bool) {
 			return nil, false
 		}
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return nil, false
-	}
-	field, ok := fields[name]
+	field, ok := claimValue(raw, name)
 	if !ok {
 		return nil, false
 	}
@@ -69,6 +65,66 @@ func (p *Principal) Claim(name string) (any, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+// claimValue returns the raw JSON of the last top-level member called name
+// of the object raw. It finds it with the envelope's scanner, which does not
+// allocate, and falls back to encoding/json for what that scanner refuses
+// (nesting past its depth limit), so that it agrees with encoding/json.
+func claimValue(raw []byte, name string) (json.RawMessage, bool) {
+	s := scanner{buf: raw}
+	s.skipSpace()
+	if !s.consume('{') {
+		return nil, false
+	}
+	var found json.RawMessage
+	s.skipSpace()
+	if s.consume('}') {
+		return nil, false
+	}
+	for {
+		key, escaped, ok := s.str()
+		if !ok {
+			return claimValueSlow(raw, name)
+		}
+		s.skipSpace()
+		if !s.consume(':') {
+			return claimValueSlow(raw, name)
+		}
+		s.skipSpace()
+		start := s.pos
+		if s.value() != "" {
+			return claimValueSlow(raw, name)
+		}
+		if escaped {
+			key = unescape(key)
+		}
+		if string(key) == name {
+			found = raw[start:s.pos:s.pos]
+		}
+		s.skipSpace()
+		if s.consume('}') {
+			break
+		}
+		if !s.consume(',') {
+			return claimValueSlow(raw, name)
+		}
+		s.skipSpace()
+	}
+	if s.skipSpace(); s.pos != len(raw) {
+		return claimValueSlow(raw, name)
+	}
+	return found, found != nil
+}
+
+// claimValueSlow is claimValue by encoding/json.
+func claimValueSlow(raw []byte, name string) (json.RawMessage, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return nil, false
+	}
+	field, ok := fields[name]
+	return field, ok
 }
 
 // expired reports whether the principal's authentication has run out at now.

@@ -2,6 +2,7 @@ package wsgate_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/wsgate/wsgate"
@@ -56,6 +57,56 @@ func TestPrincipalClaim(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("%s: Claim(%q) = %s (ok %v), want %s", tt.name, tt.claim, got, ok, tt.want)
+		}
+	}
+}
+
+// BenchmarkPrincipalClaim measures Claim, which decodes the claims on each
+// call, on a typical access token's payload.
+func BenchmarkPrincipalClaim(b *testing.B) {
+	p := &wsgate.Principal{RawClaims: json.RawMessage(`{"iss":"https://auth.example.com","sub":"alice","aud":["app"],` +
+		`"exp":1893456000,"iat":1700000000,"nbf":1700000000,"role":"admin","tenant":"acme","scope":"read write"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _ := p.Claim("role"); v != "admin" {
+			b.Fatalf("role = %v", v)
+		}
+	}
+}
+
+// TestPrincipalClaimAgreesWithEncodingJSON: Claim reads each member as
+// encoding/json decodes the object into a map.
+func TestPrincipalClaimAgreesWithEncodingJSON(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat(`[`, 200) + strings.Repeat(`]`, 200)
+	for _, raw := range []string{
+		`{"a":1,"b":"two","c":[1,{"d":null}],"e":{"f":true}}`,
+		` { "a" : 1 , "a" : 2 } `,
+		`{"\u0061":"escaped key","b\"q":3}`,
+		`{"a":` + deep + `,"b":1}`,
+		`{}`,
+		`{"a":1,}`,
+		`{"a":1} trailing`,
+		`{"a" 1}`,
+		`[1,2]`,
+		`"a"`,
+		``,
+	} {
+		var m map[string]any
+		merr := json.Unmarshal([]byte(raw), &m)
+		p := &wsgate.Principal{RawClaims: json.RawMessage(raw)}
+		for _, name := range []string{"a", "b", `b"q`, "c", "e", "z"} {
+			got, ok := p.Claim(name)
+			want, wok := m[name]
+			if merr != nil {
+				wok = false
+				want = nil
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if ok != wok || string(gb) != string(wb) {
+				t.Errorf("%s: Claim(%q) = %s, %v; encoding/json: %s, %v", raw, name, gb, ok, wb, wok)
+			}
 		}
 	}
 }
