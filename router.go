@@ -90,19 +90,7 @@ func (g *Gateway) Handle(event string, h HandlerFunc, opts HandlerOptions) {
 	r := &route{name: event, handler: h, opts: opts}
 	r.guards = concat(g.opts.Guards, r.opts.Guards)
 	r.filters = concat(r.opts.Filters, g.opts.Filters)
-
-	g.routesMu.Lock()
-	defer g.routesMu.Unlock()
-	old := *g.routes.Load()
-	if _, dup := old[event]; dup {
-		panic("wsgate: event " + event + " registered twice")
-	}
-	next := make(map[string]*route, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[event] = r
-	g.routes.Store(&next)
+	g.register(r)
 
 	if opts.Public && g.opts.Authenticator != nil && !g.opts.AllowAnonymous {
 		g.log.Warn("wsgate: handler is Public, but the gateway admits no connection without a token "+
@@ -110,6 +98,24 @@ func (g *Gateway) Handle(event string, h HandlerFunc, opts HandlerOptions) {
 			"set Options.AllowAnonymous to serve visitors without a token",
 			slog.String("event", event))
 	}
+}
+
+// register adds r to the routing table, which is copied on write so that
+// dispatch reads it without a lock. It panics if the event is registered
+// already.
+func (g *Gateway) register(r *route) {
+	g.routesMu.Lock()
+	defer g.routesMu.Unlock()
+	old := *g.routes.Load()
+	if _, dup := old[r.name]; dup {
+		panic("wsgate: event " + r.name + " registered twice")
+	}
+	next := make(map[string]*route, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[r.name] = r
+	g.routes.Store(&next)
 }
 
 // On registers a typed handler for event: the message's data is decoded
