@@ -7,7 +7,7 @@ import (
 
 var (
 	errTooManyConnections = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "too many connections"}
-	errTooManyForSubject  = &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyConns, Message: "too many connections for this principal"}
+	errTooManyForSubject  = &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyConnections, Message: "too many connections for this principal"}
 )
 
 // admission counts open connections, gateway-wide and per subject, and

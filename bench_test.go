@@ -78,7 +78,7 @@ func benchGateway(b *testing.B) http.Handler {
 	}
 	wsgate.On(gw, "echo", func(c *wsgate.Context, in benchIn) (benchOut, error) {
 		return benchOut{N: in.N, S: in.S, Sub: c.Principal().Subject}, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -62,7 +63,8 @@ func (c *Context) Data() json.RawMessage { return c.data }
 // with an id is answered exactly once, with an ack or an error.
 func (c *Context) ID() (int64, bool) { return c.id, c.hasID }
 
-// Public reports whether the handler is marked Public.
+// Public reports whether the handler is marked Public (see
+// HandlerOptions.Public).
 func (c *Context) Public() bool { return c.route != nil && c.route.opts.Public }
 
 // Metadata returns the handler's metadata value for key, as set in
@@ -150,5 +152,14 @@ func (c *Context) connID() string {
 }
 
 func (c *Context) now() time.Time { return time.Now() }
+
+// logger is the gateway's Logger, or slog.Default for a Context that no
+// gateway made.
+func (c *Context) logger() *slog.Logger {
+	if c.gw == nil || c.gw.log == nil {
+		return slog.Default()
+	}
+	return c.gw.log
+}
 
 var errNoConn = fmt.Errorf("%w: no connection at connect time", ErrClosed)

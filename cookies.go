@@ -41,29 +41,24 @@ const maxCookies = 3000
 // value is malformed. A header with more than 3000 pairs (net/http's own
 // limit) gives a nil map and ErrTooManyCookies.
 func ParseCookies(header string) (map[string]string, error) {
-	if strings.Count(header, ";")+1 > maxCookies {
-		return nil, ErrTooManyCookies
-	}
 	cookies := make(map[string]string)
 	seen := make(map[string]int)
 	var dups []string
-	for rest := header; rest != ""; {
-		var part string
-		part, rest, _ = strings.Cut(rest, ";")
-		name, value, ok := parseCookiePair(part)
-		if name == "" {
-			continue
-		}
+	err := scanCookies([]string{header}, func(name, value string, valid bool) bool {
 		seen[name]++
 		switch seen[name] {
 		case 1:
-			if ok {
+			if valid {
 				cookies[name] = value
 			}
 		case 2:
 			delete(cookies, name)
 			dups = append(dups, name)
 		}
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(dups) > 0 {
 		return cookies, duplicateCookieError(dups)
@@ -76,42 +71,68 @@ func ParseCookies(header string) (map[string]string, error) {
 // error when it is present with a malformed value (a broken session cookie
 // must not pass for no cookie at all), an error wrapping ErrDuplicateCookie
 // when the name appears more than once anywhere, and ErrTooManyCookies past
-// net/http's limit. It scans the lines without building a map.
+// net/http's limit. It reads the lines as ParseCookies does, with the same
+// scanner, and builds no map.
 func cookieValue(h http.Header, name string) (string, error) {
-	lines := h.Values("Cookie")
-	count := 0
-	for _, line := range lines {
-		count += strings.Count(line, ";") + 1
-	}
-	if count > maxCookies {
-		return "", ErrTooManyCookies
-	}
 	var (
 		value string
 		found bool // the name appeared
 		valid bool // and its value was well formed
+		twice bool // the name appeared again
 	)
-	for _, line := range lines {
-		for rest := line; rest != ""; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			n, v, ok := parseCookiePair(part)
-			if n != name {
-				continue
-			}
-			if found {
-				return "", duplicateCookieError([]string{name})
-			}
-			found, valid, value = true, ok, v
+	err := scanCookies(h.Values("Cookie"), func(n, v string, ok bool) bool {
+		if n != name {
+			return true
 		}
-	}
+		if found {
+			twice = true
+			return false
+		}
+		found, valid, value = true, ok, v
+		return true
+	})
 	switch {
+	case err != nil:
+		return "", err
+	case twice:
+		return "", duplicateCookieError([]string{name})
 	case !found:
 		return "", ErrNoToken
 	case !valid:
 		return "", errMalformedCookie
 	}
 	return value, nil
+}
+
+// scanCookies is the one Cookie header parser: ParseCookies and the token
+// cookie source both read cookies through it. It treats lines as one list
+// of ';'-separated pairs and calls yield, in order, for each pair with a
+// valid name, with valid false when the value is malformed; a yield that
+// returns false stops the scan. Before any pair is read it counts the
+// parts, well formed or not, and returns ErrTooManyCookies past net/http's
+// limit.
+func scanCookies(lines []string, yield func(name, value string, valid bool) bool) error {
+	count := 0
+	for _, line := range lines {
+		count += strings.Count(line, ";") + 1
+	}
+	if count > maxCookies {
+		return ErrTooManyCookies
+	}
+	for _, line := range lines {
+		for rest := line; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
+			name, value, ok := parseCookiePair(part)
+			if name == "" {
+				continue
+			}
+			if !yield(name, value, ok) {
+				return nil
+			}
+		}
+	}
+	return nil
 }
 
 // parseCookiePair parses one "name=value" part of a Cookie header the way

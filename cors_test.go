@@ -195,7 +195,7 @@ func corsWantRefused(t *testing.T, resp *http.Response, body []byte, what string
 		t.Fatalf("%s: %d %s, want 403", what, resp.StatusCode, body)
 	}
 	corsNoHeaders(t, resp)
-	corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginRefused)
+	corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginNotAllowed)
 }
 
 func TestCORSPlainRequest(t *testing.T) {
@@ -214,7 +214,7 @@ func TestCORSPlainRequest(t *testing.T) {
 					t.Fatalf("GET from %q: %d %s, want 426", tt.origin, resp.StatusCode, body)
 				}
 				corsGranted(t, resp, tt.origin)
-				corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeNeeded)
+				corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
 				if got := resp.Header.Get("Upgrade"); got != "websocket" {
 					t.Errorf("Upgrade = %q, want websocket", got)
 				}
@@ -238,7 +238,7 @@ func TestCORSNoOrigin(t *testing.T) {
 	if resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("GET without Origin: %d %s, want 426", resp.StatusCode, body)
 	}
-	corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeNeeded)
+	corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
 	corsNoHeaders(t, resp)
 
 	resp, body = corsDo(t, srv, http.MethodOptions, nil, http.Header{"Access-Control-Request-Method": {"GET"}})

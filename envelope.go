@@ -10,7 +10,8 @@ import (
 const (
 	// maxEventLen is the longest event name accepted, in bytes after
 	// unescaping. Event names are route keys, not payload; a short cap
-	// keeps lookups and logs cheap.
+	// keeps lookups and logs cheap. It is the one limit on event names:
+	// Handle refuses to register a longer one.
 	maxEventLen = 128
 	// maxDataDepth is how deeply arrays and objects may nest inside "data".
 	// "[[1]]" has depth 2. The cap bounds the work the scanner does per

@@ -247,7 +247,7 @@ func TestEventTypedHandler(t *testing.T) {
 		mu.Unlock()
 		calls.Done()
 		return evSum{Sum: in.X + in.Y, Label: in.Label}, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	calls.Add(1)
@@ -292,8 +292,8 @@ func TestEventWithoutIDGetsNoAck(t *testing.T) {
 		}
 		ran <- in
 		return "result that must not be sent", nil
-	}, nil)
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	}, wsgate.HandlerOptions{})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 
 	r := evDialRaw(t, srv, nil)
 	r.send(`{"event":"note","data":"hello"}`)
@@ -321,7 +321,7 @@ func TestEventRawHandler(t *testing.T) {
 		id, hasID := c.ID()
 		got <- seen{c.Event(), string(c.Data()), id, hasID}
 		return json.RawMessage(`{"echo":` + string(c.Data()) + `}`), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	r := evDialRaw(t, srv, nil)
 	r.send(`{"event":"raw","data":{ "b" : [1, 2.5, "x"] },"id":77}`)
@@ -351,7 +351,7 @@ func TestEventHandlerEmits(t *testing.T) {
 			return false, err
 		}
 		return true, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	if data := evWantOK(t, c.Request("shout", "hey")); data != "true" {
@@ -382,7 +382,7 @@ func TestEventMalformedFrame(t *testing.T) {
 		calls++
 		mu.Unlock()
 		return c.Data(), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	// Not JSON at all: no id to answer, so an exception event.
@@ -409,7 +409,7 @@ func TestEventUnknown(t *testing.T) {
 	t.Parallel()
 	for _, includeCause := range []bool{false, true} {
 		gw, srv := evNew(t, wsgate.Options{IncludeCause: includeCause})
-		gw.Handle("known", func(c *wsgate.Context) (any, error) { return "ok", nil }, nil)
+		gw.Handle("known", func(c *wsgate.Context) (any, error) { return "ok", nil }, wsgate.HandlerOptions{})
 		r := evDialRaw(t, srv, nil)
 
 		const name = "zq-unknown-event-8f3c1a"
@@ -457,7 +457,7 @@ func TestEventInvalidData(t *testing.T) {
 		ran = true
 		mu.Unlock()
 		return in.Count, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	ack := c.Request("count", map[string]any{"count": "seven"})
@@ -531,18 +531,18 @@ func TestEventValidate(t *testing.T) {
 		calls++
 		mu.Unlock()
 		return "welcome " + in.Email, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	wsgate.On(gw, "ptr", func(c *wsgate.Context, in evPtrValidated) (int, error) {
 		mu.Lock()
 		calls++
 		mu.Unlock()
 		return in.N, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("signup", map[string]string{}), wsgate.CodeValidation, "email is required")
+	evWantError(t, c.Request("signup", map[string]string{}), wsgate.CodeValidationFailed, "email is required")
 	// Absent data is validated too.
-	evWantError(t, c.Request("signup", nil), wsgate.CodeValidation, "email is required")
+	evWantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
 
 	ack := c.Request("signup", map[string]string{"email": "taken@example.com"})
 	evWantError(t, ack, "EMAIL_TAKEN", "email already registered")
@@ -550,7 +550,7 @@ func TestEventValidate(t *testing.T) {
 		t.Fatalf("error data = %s", ack.Error.Data)
 	}
 
-	evWantError(t, c.Request("ptr", map[string]int{"n": -1}), wsgate.CodeValidation, "n must not be negative")
+	evWantError(t, c.Request("ptr", map[string]int{"n": -1}), wsgate.CodeValidationFailed, "n must not be negative")
 
 	mu.Lock()
 	if calls != 0 {
@@ -575,28 +575,28 @@ func TestEventPointerInput(t *testing.T) {
 			return "nil", nil
 		}
 		return in.Email, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	// Pointer-receiver Validate, with a valid zero value.
 	wsgate.On(gw, "ptr", func(c *wsgate.Context, in *evPtrValidated) (string, error) {
 		if in == nil {
 			return "nil", nil
 		}
 		return fmt.Sprint(in.N), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	// Absent or null data leaves the pointer nil; its zero value is
 	// validated instead of a method being called on nil.
-	evWantError(t, c.Request("signup", nil), wsgate.CodeValidation, "email is required")
+	evWantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
 	c.SendText(`{"event":"signup","id":100}`)
-	evWantError(t, c.WaitAck(100), wsgate.CodeValidation, "email is required")
+	evWantError(t, c.WaitAck(100), wsgate.CodeValidationFailed, "email is required")
 	if data := evWantOK(t, c.Request("signup", map[string]string{"email": "p@example.com"})); data != `"p@example.com"` {
 		t.Fatalf("signup = %s", data)
 	}
 	if data := evWantOK(t, c.Request("ptr", nil)); data != `"nil"` {
 		t.Fatalf("ptr without data = %s", data)
 	}
-	evWantError(t, c.Request("ptr", map[string]int{"n": -2}), wsgate.CodeValidation, "n must not be negative")
+	evWantError(t, c.Request("ptr", map[string]int{"n": -2}), wsgate.CodeValidationFailed, "n must not be negative")
 	if data := evWantOK(t, c.Request("ptr", map[string]int{"n": 2})); data != `"2"` {
 		t.Fatalf("ptr = %s", data)
 	}
@@ -612,7 +612,7 @@ func TestEventEnvelopeStrictness(t *testing.T) {
 		calls++
 		mu.Unlock()
 		return "handled", nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	// Frames whose id cannot be read: an exception event.
@@ -669,7 +669,7 @@ func TestEventRegistrationPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := func(c *wsgate.Context) (any, error) { return nil, nil }
-	gw.Handle("taken", h, nil)
+	gw.Handle("taken", h, wsgate.HandlerOptions{})
 
 	mustPanic := func(name string, f func()) {
 		t.Helper()
@@ -680,20 +680,23 @@ func TestEventRegistrationPanics(t *testing.T) {
 		}()
 		f()
 	}
-	mustPanic("duplicate event", func() { gw.Handle("taken", h, nil) })
+	mustPanic("duplicate event", func() { gw.Handle("taken", h, wsgate.HandlerOptions{}) })
 	mustPanic("duplicate typed event", func() {
-		wsgate.On(gw, "taken", func(c *wsgate.Context, in int) (int, error) { return in, nil }, nil)
+		wsgate.On(gw, "taken", func(c *wsgate.Context, in int) (int, error) { return in, nil }, wsgate.HandlerOptions{})
 	})
-	mustPanic("empty name", func() { gw.Handle("", h, nil) })
-	mustPanic("reserved name", func() { gw.Handle("$x", h, nil) })
-	mustPanic("reserved $refresh", func() { gw.Handle("$refresh", h, nil) })
-	mustPanic("name too long", func() { gw.Handle(strings.Repeat("e", 129), h, nil) })
-	mustPanic("nil handler", func() { gw.Handle("nil-handler", nil, nil) })
+	mustPanic("empty name", func() { gw.Handle("", h, wsgate.HandlerOptions{}) })
+	mustPanic("reserved name", func() { gw.Handle("$x", h, wsgate.HandlerOptions{}) })
+	mustPanic("reserved $refresh", func() { gw.Handle("$refresh", h, wsgate.HandlerOptions{}) })
+	mustPanic("name too long", func() { gw.Handle(strings.Repeat("e", 129), h, wsgate.HandlerOptions{}) })
+	// The decoder refuses such names: a handler for one could never run.
+	mustPanic("control character", func() { gw.Handle("tab\tname", h, wsgate.HandlerOptions{}) })
+	mustPanic("C1 control character", func() { gw.Handle("x\u0085", h, wsgate.HandlerOptions{}) })
+	mustPanic("nil handler", func() { gw.Handle("nil-handler", nil, wsgate.HandlerOptions{}) })
 
 	// A name at the limit is fine, and the failed registrations left the
 	// table as it was.
-	gw.Handle(strings.Repeat("e", 128), h, nil)
-	gw.Handle("nil-handler", h, nil)
+	gw.Handle(strings.Repeat("e", 128), h, wsgate.HandlerOptions{})
+	gw.Handle("nil-handler", h, wsgate.HandlerOptions{})
 }
 
 // ---------------------------------------------------------------------------
@@ -707,7 +710,7 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 	opts.OnConnect = func(c *wsgate.Conn) { connected <- c }
 	opts.OnDisconnect = func(c *wsgate.Conn, st wsgate.CloseStatus) { disconnected <- st }
 	gw, srv := evNew(t, opts)
-	gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Conn().ID(), nil }, nil)
+	gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Conn().ID(), nil }, wsgate.HandlerOptions{})
 
 	c := evDialAs(t, srv, "alice", nil)
 	conn := recv(t, connected, "OnConnect")
@@ -778,8 +781,8 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 			cancelled <- errors.New("the context was never cancelled")
 		}
 		return nil, nil
-	}, nil)
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	}, wsgate.HandlerOptions{})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	c.Emit("block", nil)
@@ -808,7 +811,7 @@ func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
 		}
 		kept <- c.Context()
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 	evWantOK(t, c.Request("keep", nil))
 	ctx := recv(t, kept, "the handler")
@@ -837,7 +840,7 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 			}()
 		},
 	})
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 
 	a := srv.Dial(wsgatetest.DialOptions{})
 	b := srv.Dial(wsgatetest.DialOptions{})
@@ -872,4 +875,71 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 			t.Fatalf("unencodable broadcast reached the client: %+v", e)
 		}
 	}
+}
+
+// evProfile reports its invalid fields, through a pointer receiver.
+type evProfile struct {
+	Name string `json:"name"`
+	Age  int    `json:"age"`
+}
+
+func (p *evProfile) Validate() error {
+	var v wsgate.ValidationError
+	if p.Name == "" {
+		v.Add("name", "required")
+	}
+	if p.Age < 18 {
+		v.Add("age", "must be at least 18")
+	}
+	return v.Err()
+}
+
+// TestEventValidateFields: a ValidationError from Validate reaches the
+// client as VALIDATION_FAILED with its fields in the error's data.
+func TestEventValidateFields(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	wsgate.On(gw, "profile", func(c *wsgate.Context, in evProfile) (string, error) {
+		return "saved " + in.Name, nil
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	ack := c.Request("profile", map[string]any{"age": 12})
+	evWantError(t, ack, wsgate.CodeValidationFailed, "name: required; age: must be at least 18")
+	if got, want := string(ack.Error.Data), `{"fields":[{"field":"name","message":"required"},{"field":"age","message":"must be at least 18"}]}`; got != want {
+		t.Fatalf("data = %s, want %s", got, want)
+	}
+	c.Emit("profile", map[string]any{"name": "ann"})
+	ex := c.WaitException()
+	if ex.Code != wsgate.CodeValidationFailed || string(ex.Data) != `{"fields":[{"field":"age","message":"must be at least 18"}]}` {
+		t.Fatalf("exception = %+v %s", ex, ex.Data)
+	}
+	if data := evWantOK(t, c.Request("profile", map[string]any{"name": "ann", "age": 30})); data != `"saved ann"` {
+		t.Fatalf("valid profile = %s", data)
+	}
+
+	// Err is nil without fields: no typed nil slips through as an error.
+	var v wsgate.ValidationError
+	if err := v.Err(); err != nil {
+		t.Fatalf("empty ValidationError.Err() = %v, want nil", err)
+	}
+}
+
+// TestEventWithoutInput: struct{} is the input of an event that takes
+// none; absent data, null and any object are accepted.
+func TestEventWithoutInput(t *testing.T) {
+	t.Parallel()
+	gw, srv := evNew(t, wsgate.Options{})
+	wsgate.On(gw, "ping", func(*wsgate.Context, struct{}) (string, error) { return "pong", nil }, wsgate.HandlerOptions{})
+	wsgate.On(gw, "nothing", func(*wsgate.Context, struct{}) (struct{}, error) { return struct{}{}, nil }, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+	for _, data := range []any{nil, map[string]int{"ignored": 1}} {
+		if got := evWantOK(t, c.Request("ping", data)); got != `"pong"` {
+			t.Fatalf("ping with %v = %s", data, got)
+		}
+	}
+	if got := evWantOK(t, c.Request("nothing", nil)); got != `{}` {
+		t.Fatalf("nothing = %s, want {}", got)
+	}
+	evWantError(t, c.Request("ping", []int{1}), wsgate.CodeInvalidData, "invalid data")
 }

@@ -41,11 +41,11 @@ func ExampleOptions_allowAnonymous() {
 	// Anyone may browse the catalogue...
 	gw.Handle("catalog", func(*wsgate.Context) (any, error) {
 		return []string{"tea", "coffee"}, nil
-	}, &wsgate.HandlerOptions{Public: true})
+	}, wsgate.HandlerOptions{Public: true})
 	// ...only a signed-in user has a cart.
 	gw.Handle("cart", func(c *wsgate.Context) (any, error) {
 		return "cart of " + c.Principal().Subject, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	// What a visitor, a signed-in user and a stale session get, in
 	// memory. In a test, pass the test's *testing.T instead.

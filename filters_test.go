@@ -33,9 +33,9 @@ func TestFilterOrder(t *testing.T) {
 	})
 	gw.Handle("fail", func(c *wsgate.Context) (any, error) {
 		return nil, wsgate.NewError("TEAPOT", "short and stout")
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h1"), evPassFilter(rec, "h2")}})
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h1"), evPassFilter(rec, "h2")}})
 	gw.Handle("deny", func(c *wsgate.Context) (any, error) { return "unreachable", nil },
-		&wsgate.HandlerOptions{
+		wsgate.HandlerOptions{
 			Guards:  []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
 			Filters: []wsgate.Filter{evPassFilter(rec, "deny-h")},
 		})
@@ -52,7 +52,7 @@ func TestFilterOrder(t *testing.T) {
 	}
 	// Success runs no filter.
 	gw.Handle("ok", func(c *wsgate.Context) (any, error) { return 1, nil },
-		&wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "ok-h")}})
+		wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "ok-h")}})
 	evWantOK(t, c.Request("ok", nil))
 	if got := rec.String(); got != "h1,h2,gw1,gw2,deny-h,gw1,gw2" {
 		t.Fatalf("filters ran on success: %s", got)
@@ -75,7 +75,7 @@ func TestFilterTranslates(t *testing.T) {
 	})
 	gw.Handle("save", func(c *wsgate.Context) (any, error) {
 		return nil, errors.New("pq: connection refused to 10.0.0.5")
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 		rec.add("h")
 		return &wsgate.Error{Code: "STORAGE_UNAVAILABLE", Message: "try again later", Err: err}
 	}}})
@@ -98,7 +98,7 @@ func TestFilterAnswersItself(t *testing.T) {
 		Filters: []wsgate.Filter{evPassFilter(rec, "gw")},
 	})
 	boom := func(c *wsgate.Context) (any, error) { return nil, errors.New("boom") }
-	gw.Handle("reply-error", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+	gw.Handle("reply-error", boom, wsgate.HandlerOptions{Filters: []wsgate.Filter{
 		func(c *wsgate.Context, err error) error {
 			rec.add("reply-error")
 			if rerr := c.ReplyError(wsgate.NewError("CUSTOM", "handled by the filter")); rerr != nil {
@@ -113,7 +113,7 @@ func TestFilterAnswersItself(t *testing.T) {
 			return nil
 		},
 	}})
-	gw.Handle("reply", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+	gw.Handle("reply", boom, wsgate.HandlerOptions{Filters: []wsgate.Filter{
 		func(c *wsgate.Context, err error) error {
 			rec.add("reply")
 			_ = c.Reply(map[string]string{"fallback": "cached"})
@@ -122,14 +122,14 @@ func TestFilterAnswersItself(t *testing.T) {
 	}})
 	// Answers and then passes the error on anyway: the default filter must
 	// not answer a second time.
-	gw.Handle("reply-and-pass", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+	gw.Handle("reply-and-pass", boom, wsgate.HandlerOptions{Filters: []wsgate.Filter{
 		func(c *wsgate.Context, err error) error {
 			rec.add("reply-and-pass")
 			_ = c.ReplyError(wsgate.NewError("FIRST", "first answer"))
 			return err
 		},
 	}})
-	gw.Handle("emit", boom, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+	gw.Handle("emit", boom, wsgate.HandlerOptions{Filters: []wsgate.Filter{
 		func(c *wsgate.Context, err error) error {
 			rec.add("emit")
 			_ = c.Emit("oops", map[string]string{"what": c.Event()})
@@ -162,7 +162,7 @@ func TestFilterAnswersItself(t *testing.T) {
 	c.WaitEvent("oops")
 
 	// A round trip flushes anything else the server might have sent.
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	evWantOK(t, c.Request("ping", nil))
 	if p := c.Pending(); len(p) != 0 {
 		t.Fatalf("extra events: %+v", p)
@@ -182,8 +182,8 @@ func TestFilterReturnsNilWithoutAnswering(t *testing.T) {
 	})
 	gw.Handle("swallow", func(c *wsgate.Context) (any, error) {
 		return "ignored result", errors.New("swallowed")
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { return nil }}})
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { return nil }}})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	r := evDialRaw(t, srv, nil)
 
 	r.send(`{"event":"swallow","id":12}`)
@@ -221,7 +221,7 @@ func TestFilterCatch(t *testing.T) {
 			return "", wsgate.NewError("APP", "an application error")
 		}
 		return "", errors.New("something else (internal detail)")
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	for _, what := range []string{"direct", "wrapped", "joined"} {
@@ -255,8 +255,8 @@ func TestFilterHandlerPanic(t *testing.T) {
 	gw.Handle("explode", func(c *wsgate.Context) (any, error) {
 		evExplode()
 		return nil, nil
-	}, nil)
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	}, wsgate.HandlerOptions{})
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 
 	victim := srv.Dial(wsgatetest.DialOptions{})
 	bystander := srv.Dial(wsgatetest.DialOptions{})
@@ -308,14 +308,14 @@ func TestFilterPanicKeepsChain(t *testing.T) {
 	})
 	gw.Handle("bad-filter", func(c *wsgate.Context) (any, error) {
 		return nil, wsgate.NewError("ORIGINAL", "original error")
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{
 		func(c *wsgate.Context, err error) error {
 			rec.add("panicky")
 			panic("filter-panic")
 		},
 		evPassFilter(rec, "after"),
 	}})
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	evWantError(t, c.Request("bad-filter", nil), wsgate.CodeInternal, "Internal server error")
@@ -337,22 +337,22 @@ func TestFilterInternalTextNeverSent(t *testing.T) {
 	const secret = "s3cr3t-dsn-postgres://admin:hunter2@db"
 	// IncludeCause echoes what the client sent, never the error.
 	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
-	gw.Handle("plain", func(c *wsgate.Context) (any, error) { return nil, errors.New(secret) }, nil)
+	gw.Handle("plain", func(c *wsgate.Context) (any, error) { return nil, errors.New(secret) }, wsgate.HandlerOptions{})
 	gw.Handle("wrapped", func(c *wsgate.Context) (any, error) {
 		return nil, fmt.Errorf("query failed: %w", errors.New(secret))
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("cause", func(c *wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Code: "DB", Message: "database unavailable", Err: errors.New(secret)}
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("guarded", func(c *wsgate.Context) (any, error) { return nil, nil },
-		&wsgate.HandlerOptions{Guards: []wsgate.Guard{func(*wsgate.Context) error { return errors.New(secret) }}})
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{func(*wsgate.Context) error { return errors.New(secret) }}})
 	gw.Handle("filtered", func(c *wsgate.Context) (any, error) { return nil, errors.New("x") },
-		&wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
+		wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 			return fmt.Errorf("filter: %s", secret)
 		}}})
 	gw.Handle("unmarshalable", func(c *wsgate.Context) (any, error) {
 		return map[string]any{secret: make(chan int)}, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	r := evDialRaw(t, srv, nil)
 
 	events := []string{"plain", "wrapped", "cause", "guarded", "filtered"}
@@ -387,11 +387,11 @@ func TestFilterErrorData(t *testing.T) {
 	gw, srv := evNew(t, wsgate.Options{})
 	gw.Handle("limits", func(c *wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Code: "QUOTA", Message: "quota exceeded", Data: map[string]any{"limit": 10, "used": 12}}
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("bad-data", func(c *wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Code: "ODD", Message: "odd data", Data: make(chan int)}
-	}, nil)
-	gw.Handle("no-data", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("PLAIN", "no data") }, nil)
+	}, wsgate.HandlerOptions{})
+	gw.Handle("no-data", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("PLAIN", "no data") }, wsgate.HandlerOptions{})
 	r := evDialRaw(t, srv, nil)
 
 	r.send(`{"event":"limits","id":1}`)
@@ -417,8 +417,8 @@ func TestFilterIncludeCause(t *testing.T) {
 	t.Parallel()
 	for _, include := range []bool{false, true} {
 		gw, srv := evNew(t, wsgate.Options{IncludeCause: include})
-		gw.Handle("fail", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, nil)
-		gw.Handle("crash", func(c *wsgate.Context) (any, error) { return nil, errors.New("internal") }, nil)
+		gw.Handle("fail", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, wsgate.HandlerOptions{})
+		gw.Handle("crash", func(c *wsgate.Context) (any, error) { return nil, errors.New("internal") }, wsgate.HandlerOptions{})
 		c := srv.Dial(wsgatetest.DialOptions{})
 
 		for _, ev := range []string{"fail", "crash"} {
@@ -461,18 +461,24 @@ func TestFilterIncludeCause(t *testing.T) {
 func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
 	t.Parallel()
 	gw, srv := evNew(t, wsgate.Options{})
-	gw.Handle("locked", func(*wsgate.Context) (any, error) { return "open", nil }, &wsgate.HandlerOptions{
+	gw.Handle("locked", func(*wsgate.Context) (any, error) { return "open", nil }, wsgate.HandlerOptions{
 		Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
 		Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
 			e.Message = "rewritten by a filter"
 			return e
 		})},
 	})
+	gw.Handle("also-locked", func(*wsgate.Context) (any, error) { return "open", nil }, wsgate.HandlerOptions{
+		Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
+	})
 	c := evDialAs(t, srv, "", nil)
 	evWantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
-	if wsgate.ErrForbidden.Message != "Forbidden resource" {
-		t.Fatalf("ErrForbidden.Message = %q after a filter edited its error", wsgate.ErrForbidden.Message)
+	if got := wsgate.ErrForbidden.Error(); got != "FORBIDDEN: Forbidden resource" {
+		t.Fatalf("ErrForbidden = %q after a filter edited its error", got)
 	}
+	// The next denial, on the same connection, says what it always says.
+	evWantError(t, c.Request("also-locked", nil), wsgate.CodeForbidden, "Forbidden resource")
+	evWantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
 }
 
 // TestIncludeCauseOnlyForRoutedEvents: the cause names the event and its
@@ -481,7 +487,7 @@ func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
 func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
 	t.Parallel()
 	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
-	gw.Handle("fail", func(*wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, nil)
+	gw.Handle("fail", func(*wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, wsgate.HandlerOptions{})
 	r := evDialRaw(t, srv, nil)
 
 	r.send(`{"event":"fail","data":{"x":1},"id":1}`)
@@ -493,5 +499,145 @@ func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
 		if got := r.read(); strings.Contains(got, "cause") {
 			t.Fatalf("answer to %s is %s: a cause without an event", frame, got)
 		}
+	}
+}
+
+// evErrNotFound is an application's sentinel error.
+var evErrNotFound = errors.New("not found")
+
+// TestFilterCatchIs: a sentinel error, wrapped with %w, is translated into
+// the code and message given; the translation goes on to the next filter,
+// and other errors pass untouched.
+func TestFilterCatchIs(t *testing.T) {
+	t.Parallel()
+	var gwSaw atomic.Value
+	gw, srv := evNew(t, wsgate.Options{
+		Filters: []wsgate.Filter{
+			wsgate.CatchIs(evErrNotFound, "NOT_FOUND", "item not found"),
+			func(c *wsgate.Context, err error) error {
+				var e *wsgate.Error
+				gwSaw.Store(errors.As(err, &e) && e.Code == "NOT_FOUND" && errors.Is(err, evErrNotFound))
+				return err
+			},
+		},
+	})
+	wsgate.On(gw, "item", func(c *wsgate.Context, id string) (string, error) {
+		switch id {
+		case "missing":
+			return "", fmt.Errorf("loading item %s: %w", id, evErrNotFound)
+		case "broken":
+			return "", errors.New("not found in the cache either (internal detail)")
+		}
+		return "item " + id, nil
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("item", "missing"), "NOT_FOUND", "item not found")
+	if saw, _ := gwSaw.Load().(bool); !saw {
+		t.Fatal("the next filter did not receive the translation with its cause")
+	}
+	// An error with the same text is not the sentinel.
+	evWantError(t, c.Request("item", "broken"), wsgate.CodeInternal, "Internal server error")
+	if data := evWantOK(t, c.Request("item", "7")); data != `"item 7"` {
+		t.Fatalf("item 7 = %s", data)
+	}
+	for name, f := range map[string]func(){
+		"nil target": func() { wsgate.CatchIs(nil, "X", "x") },
+		"no code":    func() { wsgate.CatchIs(evErrNotFound, "", "x") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("CatchIs with %s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestFilterWhoLogs: the default filter logs an internal error once; a
+// filter that logs and passes the error on with Logged is the only one to
+// log it; a filter that handles the error owns its logging.
+func TestFilterWhoLogs(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	logAndPass := func(marked bool) wsgate.Filter {
+		return func(c *wsgate.Context, err error) error {
+			logs.logger().Error("app: event failed", "event", c.Event(), "error", err)
+			if marked {
+				return wsgate.Logged(err)
+			}
+			return err
+		}
+	}
+	fail := func(c *wsgate.Context) (any, error) {
+		return nil, fmt.Errorf("%s: db-timeout-%s", c.Event(), c.Event())
+	}
+	gw.Handle("unlogged", fail, wsgate.HandlerOptions{})
+	gw.Handle("logged-twice", fail, wsgate.HandlerOptions{Filters: []wsgate.Filter{logAndPass(false)}})
+	gw.Handle("logged-once", fail, wsgate.HandlerOptions{Filters: []wsgate.Filter{
+		logAndPass(true),
+		// Later filters still see the error through the mark.
+		wsgate.Catch(func(c *wsgate.Context, err *wsgate.PanicError) error { return err }),
+	}})
+	gw.Handle("app-error", func(*wsgate.Context) (any, error) {
+		return nil, wsgate.NewError("APP", "an answer, not a fault")
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	count := func(needle string) int { return strings.Count(logs.String(), needle) }
+	evWantError(t, c.Request("unlogged", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("logged-twice", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("logged-once", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("app-error", nil), "APP", "an answer, not a fault")
+	for needle, want := range map[string]int{
+		"db-timeout-unlogged":     1, // the default filter
+		"db-timeout-logged-twice": 2, // the filter's and the default filter's
+		"db-timeout-logged-once":  1, // the filter's only
+		"not a fault":             0, // an *Error is an answer
+	} {
+		if got := count(needle); got != want {
+			t.Errorf("%s logged %d times, want %d:\n%s", needle, got, want, logs.String())
+		}
+	}
+	if wsgate.Logged(nil) != nil {
+		t.Error("Logged(nil) is not nil")
+	}
+}
+
+// TestFilterDefaultFilterEndsAChain: DefaultFilter in a handler's chain
+// answers and logs as the gateway's own does, and the gateway's filters do
+// not run after it.
+func TestFilterDefaultFilterEndsAChain(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	rec := &evRecorder{}
+	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger(), Filters: []wsgate.Filter{evPassFilter(rec, "gw")}})
+	opts := wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h"), wsgate.DefaultFilter}}
+	gw.Handle("crash", func(*wsgate.Context) (any, error) { return nil, errors.New("crash-detail-42") }, opts)
+	gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, opts)
+	gw.Handle("quota", func(*wsgate.Context) (any, error) {
+		return nil, &wsgate.Error{Code: "QUOTA", Message: "quota exceeded", Data: map[string]int{"limit": 3}}
+	}, opts)
+	c := srv.Dial(wsgatetest.DialOptions{})
+
+	evWantError(t, c.Request("crash", nil), wsgate.CodeInternal, "Internal server error")
+	evWantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
+	ack := c.Request("quota", nil)
+	evWantError(t, ack, "QUOTA", "quota exceeded")
+	if string(ack.Error.Data) != `{"limit":3}` {
+		t.Fatalf("quota data = %s", ack.Error.Data)
+	}
+	c.Emit("crash", nil)
+	if ex := c.WaitException(); ex.Code != wsgate.CodeInternal {
+		t.Fatalf("exception = %+v", ex)
+	}
+	if got := rec.String(); got != "h,h,h,h" {
+		t.Fatalf("filters that ran = %s, want the handler's only", got)
+	}
+	if n := strings.Count(logs.String(), "crash-detail-42"); n != 2 {
+		t.Fatalf("the internal error was logged %d times, want once per failure (2):\n%s", n, logs.String())
 	}
 }

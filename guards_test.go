@@ -1,8 +1,11 @@
 package wsgate_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,11 +32,11 @@ func TestGuardOrder(t *testing.T) {
 	gw.Handle("go", func(c *wsgate.Context) (any, error) {
 		rec.add("handler")
 		return "done", nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
 	gw.Handle("plain", func(c *wsgate.Context) (any, error) {
 		rec.add("plain")
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	evWantOK(t, c.Request("go", nil))
@@ -75,7 +78,7 @@ func TestGuardFirstDenialStops(t *testing.T) {
 			gw.Handle("guarded", func(c *wsgate.Context) (any, error) {
 				handled.Add(1)
 				return nil, nil
-			}, &wsgate.HandlerOptions{Guards: hguards})
+			}, wsgate.HandlerOptions{Guards: hguards})
 			c := srv.Dial(wsgatetest.DialOptions{})
 
 			evWantError(t, c.Request("guarded", nil), wsgate.CodeForbidden, "Forbidden resource")
@@ -101,10 +104,10 @@ func TestGuardAllow(t *testing.T) {
 		handled.Add(1)
 		return "in", nil
 	}
-	gw.Handle("no", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+	gw.Handle("no", h, wsgate.HandlerOptions{Guards: []wsgate.Guard{
 		wsgate.Allow(func(c *wsgate.Context) bool { return false }),
 	}})
-	gw.Handle("yes", h, &wsgate.HandlerOptions{Guards: []wsgate.Guard{
+	gw.Handle("yes", h, wsgate.HandlerOptions{Guards: []wsgate.Guard{
 		wsgate.Allow(func(c *wsgate.Context) bool { return c.Event() == "yes" }),
 	}})
 	c := srv.Dial(wsgatetest.DialOptions{})
@@ -127,7 +130,7 @@ func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 	gw.Handle("fragile-event", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
 		return nil, nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
 		connID <- c.Conn().ID()
 		return errors.New("guard-secret: database password rejected")
 	}}})
@@ -163,10 +166,10 @@ func TestGuardPanicRecovered(t *testing.T) {
 	gw.Handle("boom", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
 		return nil, nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{func(c *wsgate.Context) error {
 		panic("guard-panic-value")
 	}}})
-	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, nil)
+	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	evWantError(t, c.Request("boom", nil), wsgate.CodeInternal, "Internal server error")
@@ -197,8 +200,8 @@ func TestGuardPublicAndAuthenticated(t *testing.T) {
 		}
 		return "anonymous", nil
 	}
-	gw.Handle("private", who, nil)
-	gw.Handle("public", who, &wsgate.HandlerOptions{Public: true})
+	gw.Handle("private", who, wsgate.HandlerOptions{})
+	gw.Handle("public", who, wsgate.HandlerOptions{Public: true})
 
 	anon := evDialAs(t, srv, "", nil)
 	evWantError(t, anon.Request("private", nil), wsgate.CodeUnauthorized, "Unauthorized")
@@ -225,9 +228,9 @@ func TestGuardRequireClaim(t *testing.T) {
 	opts.AllowAnonymous = true
 	gw, srv := evNew(t, opts)
 	gw.Handle("admin", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
-		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
 	gw.Handle("staff", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
-		&wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin", "support")}})
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin", "support")}})
 
 	tests := []struct {
 		subject   string
@@ -293,11 +296,11 @@ func TestGuardReadsMetadata(t *testing.T) {
 			seen <- v
 		}
 		return "open", nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("audit", func(c *wsgate.Context) (any, error) {
 		v, _ := c.Metadata("level")
 		return v, nil
-	}, &wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
+	}, wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
 
 	auditor := evDialAs(t, srv, "ann", map[string]any{"role": "auditor"})
 	if data := evWantOK(t, auditor.Request("audit", nil)); data != "3" {
@@ -344,7 +347,7 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 			return nil, errors.New("ClaimsFrom found claims of another type")
 		}
 		return map[string]string{"sub": claims.Subject, "tenant": claims.Tenant, "iss": claims.Issuer}, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	c := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
 	if data := evWantOK(t, c.Request("tenant", nil)); data != `{"iss":"`+evIssuer+`","sub":"alice","tenant":"acme"}` {
@@ -360,5 +363,292 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 	defer mu.Unlock()
 	if got := strings.Join(guardSaw, ","); got != "alice@acme,mallory@blocked,none" {
 		t.Fatalf("guard saw %s", got)
+	}
+}
+
+// TestClaimsFromValueOrPointer: a guard written with the claims type itself
+// (not a pointer) finds the claims the JWT verifier stored as a pointer,
+// and so does the pointer spelling.
+func TestClaimsFromValueOrPointer(t *testing.T) {
+	t.Parallel()
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	gw, srv := evNew(t, opts)
+	gw.Handle("value", func(c *wsgate.Context) (any, error) {
+		claims, ok := wsgate.ClaimsFrom[evClaims](c)
+		if !ok {
+			return "none", nil
+		}
+		return claims.Subject + "@" + claims.Tenant, nil
+	}, wsgate.HandlerOptions{})
+	gw.Handle("pointer", func(c *wsgate.Context) (any, error) {
+		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		if !ok {
+			return "none", nil
+		}
+		return claims.Subject + "@" + claims.Tenant, nil
+	}, wsgate.HandlerOptions{})
+	gw.Handle("other", func(c *wsgate.Context) (any, error) {
+		_, v := wsgate.ClaimsFrom[AppClaims](c)
+		_, p := wsgate.ClaimsFrom[*AppClaims](c)
+		return []bool{v, p}, nil
+	}, wsgate.HandlerOptions{})
+
+	alice := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
+	for _, ev := range []string{"value", "pointer"} {
+		if data := evWantOK(t, alice.Request(ev, nil)); data != `"alice@acme"` {
+			t.Errorf("%s as alice = %s, want \"alice@acme\"", ev, data)
+		}
+	}
+	if data := evWantOK(t, alice.Request("other", nil)); data != `[false,false]` {
+		t.Errorf("claims of another type found: %s", data)
+	}
+	anon := evDialAs(t, srv, "", nil)
+	for _, ev := range []string{"value", "pointer"} {
+		if data := evWantOK(t, anon.Request(ev, nil)); data != `"none"` {
+			t.Errorf("%s as anonymous = %s, want \"none\"", ev, data)
+		}
+	}
+}
+
+// evValueClaims is stored by value by evValueAuthenticator.
+type evValueClaims struct {
+	Plan string `json:"plan"`
+}
+
+// TestClaimsFromCustomAuthenticator: claims an authenticator stores by
+// value are found by the value and the pointer spelling alike; nil claims
+// are no claims.
+func TestClaimsFromCustomAuthenticator(t *testing.T) {
+	t.Parallel()
+	auth := wsgate.AuthenticatorFunc(func(_ context.Context, token string) (*wsgate.Principal, error) {
+		switch token {
+		case "value":
+			return &wsgate.Principal{Subject: "v", Claims: evValueClaims{Plan: "pro"}}, nil
+		case "nil-pointer":
+			return &wsgate.Principal{Subject: "n", Claims: (*evValueClaims)(nil)}, nil
+		}
+		return &wsgate.Principal{Subject: "none"}, nil
+	})
+	gw, srv := evNew(t, wsgate.Options{Authenticator: auth, TokenSources: []wsgate.TokenSource{wsgate.BearerToken()}})
+	gw.Handle("plan", func(c *wsgate.Context) (any, error) {
+		v, vok := wsgate.ClaimsFrom[evValueClaims](c)
+		p, pok := wsgate.ClaimsFrom[*evValueClaims](c)
+		if pok && p == nil {
+			return nil, errors.New("ok with a nil pointer")
+		}
+		plan := ""
+		if pok {
+			p.Plan = "changed" // a copy: the principal's claims stay as they are
+			plan = p.Plan
+		}
+		again, _ := wsgate.ClaimsFrom[evValueClaims](c)
+		return map[string]any{"value": vok, "pointer": pok, "plan": v.Plan, "copy": plan, "again": again.Plan}, nil
+	}, wsgate.HandlerOptions{})
+
+	for token, want := range map[string]string{
+		"value":       `{"again":"pro","copy":"changed","plan":"pro","pointer":true,"value":true}`,
+		"nil-pointer": `{"again":"","copy":"","plan":"","pointer":false,"value":false}`,
+		"none":        `{"again":"","copy":"","plan":"","pointer":false,"value":false}`,
+	} {
+		c := srv.Dial(wsgatetest.DialOptions{Header: http.Header{"Authorization": {"Bearer " + token}}})
+		if data := evWantOK(t, c.Request("plan", nil)); data != want {
+			t.Errorf("token %s: %s, want %s", token, data, want)
+		}
+	}
+}
+
+func TestGuardRequireClaims(t *testing.T) {
+	t.Parallel()
+	logs := &evLog{}
+	opts := evAuthOptions(t)
+	opts.AllowAnonymous = true
+	opts.Logger = logs.logger()
+	gw, srv := evNew(t, opts)
+	acmeOnly := func(c *wsgate.Context, claims *evClaims) bool { return claims.Tenant == "acme" }
+	gw.Handle("pointer", func(c *wsgate.Context) (any, error) { return "in", nil },
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(acmeOnly)}})
+	gw.Handle("value", func(c *wsgate.Context) (any, error) { return "in", nil },
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(func(c *wsgate.Context, claims evClaims) bool {
+			return claims.Tenant == "acme" && c.Event() == "value"
+		})}})
+	gw.Handle("mistyped", func(c *wsgate.Context) (any, error) { return "in", nil },
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(func(*wsgate.Context, *AppClaims) bool { return true })}})
+
+	acme := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
+	other := evDialAs(t, srv, "bob", map[string]any{"tenant": "globex"})
+	anon := evDialAs(t, srv, "", nil)
+	for _, ev := range []string{"pointer", "value"} {
+		if data := evWantOK(t, acme.Request(ev, nil)); data != `"in"` {
+			t.Errorf("%s as acme = %s", ev, data)
+		}
+		evWantError(t, other.Request(ev, nil), wsgate.CodeForbidden, "Forbidden resource")
+		evWantError(t, anon.Request(ev, nil), wsgate.CodeUnauthorized, "Unauthorized")
+	}
+	// Claims of another type: a loud internal error, not a silent denial.
+	evWantError(t, acme.Request("mistyped", nil), wsgate.CodeInternal, "Internal server error")
+	if log := logs.String(); !strings.Contains(log, "AppClaims") || !strings.Contains(log, "evClaims") {
+		t.Fatalf("the mistyped guard's failure does not name both types:\n%s", log)
+	}
+}
+
+// TestGuardSentinelsCannotBeChanged: ErrForbidden and ErrUnauthorized are
+// not *Error values anyone can edit, yet errors.Is matches any error that
+// carries their code, and filters receive an *Error for them.
+func TestGuardSentinelsCannotBeChanged(t *testing.T) {
+	t.Parallel()
+	for _, s := range []struct {
+		err  error
+		code string
+	}{{wsgate.ErrForbidden, wsgate.CodeForbidden}, {wsgate.ErrUnauthorized, wsgate.CodeUnauthorized}} {
+		var e *wsgate.Error
+		if errors.As(s.err, &e) {
+			t.Errorf("errors.As(%v) found an *Error that could be edited", s.err)
+		}
+		if !errors.Is(&wsgate.Error{Code: s.code, Message: "custom"}, s.err) {
+			t.Errorf("an *Error with code %s does not match %v", s.code, s.err)
+		}
+		if !errors.Is(s.err, &wsgate.Error{Code: s.code}) {
+			t.Errorf("%v does not match an *Error with its code", s.err)
+		}
+		if !errors.Is(fmt.Errorf("wrapped: %w", s.err), s.err) {
+			t.Errorf("a wrapped %v does not match it", s.err)
+		}
+		if errors.Is(&wsgate.Error{Code: "OTHER"}, s.err) {
+			t.Errorf("an *Error with another code matches %v", s.err)
+		}
+	}
+	if errors.Is(wsgate.ErrForbidden, wsgate.ErrUnauthorized) {
+		t.Error("ErrForbidden matches ErrUnauthorized")
+	}
+
+	var seen atomic.Pointer[wsgate.Error]
+	gw, srv := evNew(t, wsgate.Options{Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
+		seen.Store(e)
+		e.Message += " (edited)" // only this answer
+		return e
+	})}})
+	gw.Handle("handler-denies", func(*wsgate.Context) (any, error) {
+		return nil, fmt.Errorf("checking the document: %w", wsgate.ErrForbidden)
+	}, wsgate.HandlerOptions{})
+	gw.Handle("guard-denies", func(*wsgate.Context) (any, error) { return "open", nil },
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{func(*wsgate.Context) error { return wsgate.ErrUnauthorized }}})
+	c := srv.Dial(wsgatetest.DialOptions{})
+	for range 2 {
+		evWantError(t, c.Request("handler-denies", nil), wsgate.CodeForbidden, "Forbidden resource (edited)")
+		if e := seen.Load(); e == nil || !errors.Is(e, wsgate.ErrForbidden) || !strings.Contains(e.Err.Error(), "checking the document") {
+			t.Fatalf("filter saw %+v, want an *Error for ErrForbidden with the wrapping error as its cause", e)
+		}
+		evWantError(t, c.Request("guard-denies", nil), wsgate.CodeUnauthorized, "Unauthorized (edited)")
+	}
+	if got := wsgate.ErrForbidden.Error() + " | " + wsgate.ErrUnauthorized.Error(); got != "FORBIDDEN: Forbidden resource | UNAUTHORIZED: Unauthorized" {
+		t.Fatalf("sentinels after filters edited their answers: %s", got)
+	}
+}
+
+// evRecords is a slog.Handler that keeps every record, for tests of what
+// the gateway logs.
+type evRecords struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *evRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *evRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+func (h *evRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *evRecords) WithGroup(string) slog.Handler      { return h }
+
+// at returns the records of level, each as "message event=…" when it has
+// an event attribute.
+func (h *evRecords) at(level slog.Level) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, r := range h.records {
+		if r.Level != level {
+			continue
+		}
+		line := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "event" {
+				line += " event=" + a.Value.String()
+			}
+			return true
+		})
+		out = append(out, line)
+	}
+	return out
+}
+
+// TestPublicWarnsWhenNoVisitorCanReachIt: a Public handler on a gateway
+// that admits no connection without a token is logged once, at
+// registration; where visitors can connect, nothing is logged.
+func TestPublicWarnsWhenNoVisitorCanReachIt(t *testing.T) {
+	t.Parallel()
+	h := func(*wsgate.Context) (any, error) { return "ok", nil }
+	tests := []struct {
+		name      string
+		anonymous bool // AllowAnonymous
+		auth      bool // an Authenticator
+		public    bool
+		warn      bool
+	}{
+		{"authenticator without AllowAnonymous", false, true, true, true},
+		{"AllowAnonymous", true, true, true, false},
+		{"no authenticator: every connection is anonymous", false, false, true, false},
+		{"not Public", false, true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &evRecords{}
+			opts := wsgate.Options{Logger: slog.New(rec), AllowMissingOrigin: true, Guards: []wsgate.Guard{wsgate.Authenticated}}
+			if tt.auth {
+				opts.Authenticator = evAuthOptions(t).Authenticator
+				opts.TokenSources = []wsgate.TokenSource{wsgate.BearerToken()}
+				opts.AllowAnonymous = tt.anonymous
+			}
+			gw, err := wsgate.New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw.Handle("health", h, wsgate.HandlerOptions{Public: tt.public})
+			gw.Handle("private", h, wsgate.HandlerOptions{})
+			warnings := rec.at(slog.LevelWarn)
+			switch {
+			case !tt.warn && len(warnings) != 0:
+				t.Fatalf("warnings %q, want none", warnings)
+			case tt.warn && (len(warnings) != 1 || !strings.Contains(warnings[0], "AllowAnonymous") || !strings.HasSuffix(warnings[0], "event=health")):
+				t.Fatalf("warnings %q, want one for event health that names AllowAnonymous", warnings)
+			}
+		})
+	}
+}
+
+// TestPublicNeedsAllowAnonymous shows why the warning exists: without
+// AllowAnonymous a visitor without a token never reaches the Public
+// handler (401 at the handshake); with it, the visitor does.
+func TestPublicNeedsAllowAnonymous(t *testing.T) {
+	t.Parallel()
+	for _, anonymous := range []bool{false, true} {
+		opts := evAuthOptions(t)
+		opts.AllowAnonymous = anonymous
+		opts.Guards = []wsgate.Guard{wsgate.Authenticated}
+		gw, srv := evNew(t, opts)
+		gw.Handle("health", func(*wsgate.Context) (any, error) { return "up", nil }, wsgate.HandlerOptions{Public: true})
+		if !anonymous {
+			if r := srv.Refused(wsgatetest.DialOptions{}); r.Status != http.StatusUnauthorized {
+				t.Fatalf("visitor without AllowAnonymous: %d %s, want 401", r.Status, r.RawBody)
+			}
+			continue
+		}
+		if data := evWantOK(t, srv.Dial(wsgatetest.DialOptions{}).Request("health", nil)); data != `"up"` {
+			t.Fatalf("visitor with AllowAnonymous: %s", data)
+		}
 	}
 }

@@ -15,15 +15,15 @@ import (
 // Refusals of the handshake. Each is an *Error whose Status is the HTTP
 // answer; none says more than a client needs.
 var (
-	errOriginNotAllowed = &Error{Status: http.StatusForbidden, Code: CodeOriginRefused, Message: "origin not allowed"}
-	errOriginRequired   = &Error{Status: http.StatusForbidden, Code: CodeOriginRefused, Message: "origin required"}
+	errOriginNotAllowed = &Error{Status: http.StatusForbidden, Code: CodeOriginNotAllowed, Message: "origin not allowed"}
+	errOriginRequired   = &Error{Status: http.StatusForbidden, Code: CodeOriginNotAllowed, Message: "origin required"}
 	errMissingToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing token"}
 	errInvalidToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid token"}
 	errDuplicateToken   = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "ambiguous token"}
 	errShuttingDown     = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "shutting down"}
 	errHandshakeTimeout = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "handshake timed out"}
 	errBadHandshake     = &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "bad WebSocket handshake"}
-	errUpgradeRequired  = &Error{Status: http.StatusUpgradeRequired, Code: CodeUpgradeNeeded, Message: "WebSocket upgrade required"}
+	errUpgradeRequired  = &Error{Status: http.StatusUpgradeRequired, Code: CodeUpgradeRequired, Message: "WebSocket upgrade required"}
 )
 
 // retryAfterSeconds is sent with every 503 and 429.

@@ -85,7 +85,7 @@ func hsNewGateway(t *testing.T, opts wsgate.Options) *wsgate.Gateway {
 			return p.Subject, nil
 		}
 		return "", nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw
 }
 
@@ -189,10 +189,12 @@ func TestHandshakeMountedOnMux(t *testing.T) {
 	hsWhoami(t, c, "alice")
 	c.Close()
 
-	// Another path of the same mux is not the gateway.
+	// Another path of the same mux is not the gateway (Refused would fail
+	// the test: the answer is not a wsgate refusal).
 	opts.Path = "/other"
-	if he := srv.Refused(opts); he.Status != http.StatusTeapot {
-		t.Fatalf("other path: %d %s, want the mux's own answer", he.Status, he.RawBody)
+	var he *wsgatetest.HandshakeError
+	if _, err := srv.DialErr(opts); !errors.As(err, &he) || he.Status != http.StatusTeapot {
+		t.Fatalf("other path: %v, want the mux's own answer", err)
 	}
 }
 
@@ -287,8 +289,8 @@ func TestHandshakeOriginPolicy(t *testing.T) {
 			before := calls.Load()
 			he := srv.Refused(dial(origin))
 			hsWantRefusal(t, he, http.StatusForbidden, "origin not allowed")
-			if he.Body.Code != wsgate.CodeOriginRefused {
-				t.Errorf("code %q, want %q", he.Body.Code, wsgate.CodeOriginRefused)
+			if he.Body.Code != wsgate.CodeOriginNotAllowed {
+				t.Errorf("code %q, want %q", he.Body.Code, wsgate.CodeOriginNotAllowed)
 			}
 			hsWantNoLeak(t, he.RawBody, token)
 			if calls.Load() != before {
@@ -550,7 +552,7 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 			t.Fatalf("Origin %q: Content-Type %q, want our application/json (not coder's text/plain)", header.Get("Origin"), ct)
 		}
 		var e struct{ Status, Message, Code string }
-		if err := json.Unmarshal(body, &e); err != nil || e.Status != "error" || e.Code != wsgate.CodeOriginRefused {
+		if err := json.Unmarshal(body, &e); err != nil || e.Status != "error" || e.Code != wsgate.CodeOriginNotAllowed {
 			t.Fatalf("Origin %q: body %q, want our JSON refusal", header.Get("Origin"), body)
 		}
 	}
@@ -1110,7 +1112,7 @@ func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 	t.Parallel()
 	gw := hsNewGateway(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t)})
-	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return json.RawMessage(bytes.Clone(c.Data())), nil }, nil)
+	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return json.RawMessage(bytes.Clone(c.Data())), nil }, wsgate.HandlerOptions{})
 	hsShutdownOnCleanup(t, gw)
 	srv := httptest.NewUnstartedServer(gw)
 	srv.Config.ReadHeaderTimeout = 100 * time.Millisecond

@@ -92,7 +92,7 @@ func TestRefreshForAnotherSubject(t *testing.T) {
 	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("mallory")})
 	limWantCode(t, ack, wsgate.CodeForbidden)
 	// Refused: the original expiry still holds, and so does the principal.
-	e.gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil }, nil)
+	e.gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil }, wsgate.HandlerOptions{})
 	who := c.Request("whoami", nil)
 	limWantOK(t, who)
 	if string(who.Data) != `"alice"` {

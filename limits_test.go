@@ -65,7 +65,7 @@ func limSetup(t *testing.T, opts wsgate.Options, leeway time.Duration) *limEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, nil)
+	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, wsgate.HandlerOptions{})
 	return &limEnv{
 		t:      t,
 		gw:     gw,
@@ -257,7 +257,7 @@ func TestInvalidUTF8Closes1007(t *testing.T) {
 // limCounting registers "count", which counts its calls and acks the count.
 func limCounting(gw *wsgate.Gateway) *atomic.Int64 {
 	var n atomic.Int64
-	gw.Handle("count", func(c *wsgate.Context) (any, error) { return n.Add(1), nil }, nil)
+	gw.Handle("count", func(c *wsgate.Context) (any, error) { return n.Add(1), nil }, wsgate.HandlerOptions{})
 	return &n
 }
 
@@ -421,7 +421,7 @@ func TestEventsAreHandledInOrder(t *testing.T) {
 		seen = append(seen, n)
 		mu.Unlock()
 		return n, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := e.dial("alice")
 
 	const n = 50
@@ -457,7 +457,7 @@ func limBlocking(gw *wsgate.Gateway) (entered chan int64, release chan struct{})
 		case <-c.Context().Done():
 			return nil, c.Context().Err()
 		}
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return entered, release
 }
 
@@ -534,8 +534,8 @@ func TestMaxConnectionsPerSubject(t *testing.T) {
 	e.dial("alice")
 
 	he := e.srv.Refused(e.dialOptions(e.token("alice")))
-	if he.Status != http.StatusTooManyRequests || he.Body.Code != wsgate.CodeTooManyConns {
-		t.Fatalf("second handshake of alice = %d %s, want 429 %s", he.Status, he.RawBody, wsgate.CodeTooManyConns)
+	if he.Status != http.StatusTooManyRequests || he.Body.Code != wsgate.CodeTooManyConnections {
+		t.Fatalf("second handshake of alice = %d %s, want 429 %s", he.Status, he.RawBody, wsgate.CodeTooManyConnections)
 	}
 	if he.Header.Get("Retry-After") == "" {
 		t.Fatalf("429 without Retry-After")
@@ -605,7 +605,7 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 		}
 		returned <- err
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	stuck := e.dialRaw("stuck")
 	ctx, cancel := context.WithTimeout(context.Background(), limWait)
 	defer cancel()

@@ -11,26 +11,25 @@ import (
 // limit can be turned off, a negative value does that, and elsewhere New
 // refuses a negative value.
 const (
-	DefaultTokenCookie        = "access_token"
-	DefaultConnectTimeout     = 10 * time.Second
-	DefaultReadLimit          = 64 << 10
-	DefaultPingInterval       = 25 * time.Second
-	DefaultPongTimeout        = 20 * time.Second
-	DefaultWriteTimeout       = 10 * time.Second
-	DefaultCloseTimeout       = 5 * time.Second
-	DefaultOutboundQueue      = 256
-	DefaultEventsPerSecond    = 50
-	DefaultEventBurst         = 100
-	DefaultMaxRateViolations  = 50
-	DefaultMaxMalformedFrames = 10
-	DefaultMaxConnections     = 10_000
-	DefaultMaxConnsPerSubject = 64
-	DefaultRevalidateInterval = time.Minute
-	maxEventNameLen           = 128
+	DefaultTokenCookie              = "access_token"
+	DefaultConnectTimeout           = 10 * time.Second
+	DefaultReadLimit                = 64 << 10
+	DefaultPingInterval             = 25 * time.Second
+	DefaultPongTimeout              = 20 * time.Second
+	DefaultWriteTimeout             = 10 * time.Second
+	DefaultCloseTimeout             = 5 * time.Second
+	DefaultOutboundQueue            = 256
+	DefaultEventsPerSecond          = 50
+	DefaultEventBurst               = 100
+	DefaultMaxRateViolations        = 50
+	DefaultMaxMalformedFrames       = 10
+	DefaultMaxConnections           = 10_000
+	DefaultMaxConnectionsPerSubject = 64
+	DefaultRevalidateInterval       = time.Minute
+	defaultHandlerConcurrency       = 1
 
 	// MaxReadLimit is the largest ReadLimit New accepts: 1 GiB.
-	MaxReadLimit              = 1 << 30
-	defaultHandlerConcurrency = 1
+	MaxReadLimit = 1 << 30
 )
 
 // Options configure a Gateway. The zero value is a gateway with no
@@ -171,7 +170,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.MaxMalformedFrames, DefaultMaxMalformedFrames)
 	setDefault(&o.HandlerConcurrency, defaultHandlerConcurrency)
 	setDefault(&o.MaxConnections, DefaultMaxConnections)
-	setDefault(&o.MaxConnectionsPerSubject, DefaultMaxConnsPerSubject)
+	setDefault(&o.MaxConnectionsPerSubject, DefaultMaxConnectionsPerSubject)
 	setDefault(&o.RevalidateInterval, DefaultRevalidateInterval)
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 )
@@ -17,14 +18,27 @@ import (
 type HandlerFunc func(c *Context) (any, error)
 
 // HandlerOptions configure one handler: what NestJS says with @UseGuards,
-// @UseFilters and metadata decorators.
+// @UseFilters and metadata decorators. They are passed by value, as every
+// options struct of the package is; the zero value means none.
 type HandlerOptions struct {
 	// Guards run after the gateway's guards, in order.
 	Guards []Guard
 	// Filters run before the gateway's filters, in order.
 	Filters []Filter
 	// Public marks the handler as reachable without authentication: the
-	// Authenticated guard lets its requests through.
+	// Authenticated guard lets its requests through, as NestJS's
+	// IS_PUBLIC_KEY metadata lets a handler skip the JWT guard.
+	//
+	// Public alone does nothing for a visitor without a token. With an
+	// Authenticator, such a visitor is refused at the handshake (401)
+	// unless Options.AllowAnonymous is set; Public only decides, for a
+	// connection the gateway has admitted, whether Authenticated may skip
+	// it. A public event for visitors takes all three: AllowAnonymous on
+	// the gateway, the Authenticated guard, and Public on the handler.
+	// Without AllowAnonymous, Public still lets a connection whose token
+	// has expired (and not yet been closed with 4001) through
+	// Authenticated; Handle logs a warning for such a handler, since that
+	// is rarely what was meant.
 	Public bool
 	// Metadata is read by guards through Context.Metadata, the way NestJS
 	// guards read handler metadata through the Reflector.
@@ -32,9 +46,16 @@ type HandlerOptions struct {
 }
 
 // Validator is implemented by input types that check themselves. On calls
-// Validate after binding and before the handler; a failure is a client
-// error (VALIDATION_FAILED with the error's text as the message, or the
-// *Error returned as it is), never an internal one.
+// Validate after binding and before the handler, whether the method has a
+// value receiver or a pointer receiver (func (in *Input) Validate() error
+// is found for an input of type Input). A failure is a client error, never
+// an internal one:
+//
+//   - a *ValidationError is answered VALIDATION_FAILED with its fields in
+//     the error's data: {"fields":[{"field":"name","message":"required"}]};
+//   - an *Error (or ErrForbidden, ErrUnauthorized) is answered as it is;
+//   - any other error is answered VALIDATION_FAILED with the error's text
+//     as the message, so it must not hold internal detail.
 type Validator interface {
 	Validate() error
 }
@@ -49,45 +70,69 @@ type route struct {
 	filters []Filter // handler filters, then gateway filters
 }
 
-// Handle registers h for event. It panics if the event is already
-// registered, its name is empty, too long, or begins with "$" (reserved for
-// the protocol), as http.ServeMux does for a bad pattern: these are
-// programming errors. Handlers may be registered while the gateway serves.
-func (g *Gateway) Handle(event string, h HandlerFunc, opts *HandlerOptions) {
+// Handle registers h for event, with opts (HandlerOptions{} for none). It
+// panics if the event is already registered, or its name is empty, longer
+// than 128 bytes, holds a control character, or begins with "$" (reserved
+// for the protocol), as http.ServeMux does for a bad pattern: these are
+// programming errors, and such a name could never arrive in an envelope.
+// Handlers may be registered while the gateway serves.
+//
+// A handler marked Public on a gateway that has an Authenticator but not
+// AllowAnonymous can never be reached by a visitor without a token; Handle
+// logs a warning through Options.Logger (see HandlerOptions.Public).
+func (g *Gateway) Handle(event string, h HandlerFunc, opts HandlerOptions) {
 	if h == nil {
 		panic("wsgate: nil handler for event " + event)
 	}
 	if err := checkEventName(event); err != nil {
 		panic(err)
 	}
-	r := &route{name: event, handler: h}
-	if opts != nil {
-		r.opts = *opts
-	}
+	r := &route{name: event, handler: h, opts: opts}
 	r.guards = concat(g.opts.Guards, r.opts.Guards)
 	r.filters = concat(r.opts.Filters, g.opts.Filters)
+	g.register(r)
 
+	if opts.Public && g.opts.Authenticator != nil && !g.opts.AllowAnonymous {
+		g.log.Warn("wsgate: handler is Public, but the gateway admits no connection without a token "+
+			"(an Authenticator without AllowAnonymous): Public here only lets a principal whose token has expired through Authenticated; "+
+			"set Options.AllowAnonymous to serve visitors without a token",
+			slog.String("event", event))
+	}
+}
+
+// register adds r to the routing table, which is copied on write so that
+// dispatch reads it without a lock. It panics if the event is registered
+// already.
+func (g *Gateway) register(r *route) {
 	g.routesMu.Lock()
 	defer g.routesMu.Unlock()
 	old := *g.routes.Load()
-	if _, dup := old[event]; dup {
-		panic("wsgate: event " + event + " registered twice")
+	if _, dup := old[r.name]; dup {
+		panic("wsgate: event " + r.name + " registered twice")
 	}
 	next := make(map[string]*route, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	next[event] = r
+	next[r.name] = r
 	g.routes.Store(&next)
 }
 
 // On registers a typed handler for event: the message's data is decoded
 // into In with encoding/json (absent data leaves In its zero value), checked
-// by In's Validate method if it has one (for a pointer In left nil, on the
-// zero value it points to), and the handler's Out is the ack.
-// Data that does not decode is answered with INVALID_DATA. See Handle for
-// the rules on event names.
-func On[In, Out any](g *Gateway, event string, fn func(c *Context, in In) (Out, error), opts *HandlerOptions) {
+// by In's Validate method if it has one (see Validator; for a pointer In
+// left nil, on the zero value it points to), and the handler's Out is the
+// ack. Data that does not decode is answered with INVALID_DATA. See Handle
+// for the rules on event names.
+//
+// An event with no input takes struct{}: absent data, null and any JSON
+// object are accepted and ignored (other JSON is INVALID_DATA). One with no
+// result returns struct{}{}, acked as {}, or a nil pointer, acked as null:
+//
+//	wsgate.On(gw, "ping", func(c *wsgate.Context, _ struct{}) (string, error) {
+//		return "pong", nil
+//	}, wsgate.HandlerOptions{})
+func On[In, Out any](g *Gateway, event string, fn func(c *Context, in In) (Out, error), opts HandlerOptions) {
 	g.Handle(event, Bind(fn), opts)
 }
 
@@ -139,7 +184,11 @@ func validate[In any](in *In) error {
 	if e, ok := asError(err); ok {
 		return e
 	}
-	return &Error{Code: CodeValidation, Message: err.Error(), Err: err}
+	var fields *ValidationError
+	if errors.As(err, &fields) && len(fields.Fields) > 0 {
+		return &Error{Code: CodeValidationFailed, Message: fields.Error(), Data: fields, Err: err}
+	}
+	return &Error{Code: CodeValidationFailed, Message: err.Error(), Err: err}
 }
 
 // invalidData turns a decoding error into a client error that names the
@@ -172,8 +221,10 @@ func checkEventName(event string) error {
 	switch {
 	case event == "":
 		return errors.New("wsgate: empty event name")
-	case len(event) > maxEventNameLen:
-		return fmt.Errorf("wsgate: event name longer than %d bytes", maxEventNameLen)
+	case len(event) > maxEventLen:
+		return fmt.Errorf("wsgate: event name longer than %d bytes", maxEventLen)
+	case hasControl([]byte(event)):
+		return fmt.Errorf("wsgate: event %q: names may not hold control characters", event)
 	case event[0] == '$':
 		return fmt.Errorf("wsgate: event %q: names beginning with $ are reserved", event)
 	}

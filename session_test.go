@@ -51,10 +51,10 @@ func TestPanicWhileEncodingAnswersIsRecovered(t *testing.T) {
 		opts := wsgate.Options{HandlerConcurrency: conc}
 		gone := limRecordDisconnects(&opts)
 		e := limSetup(t, opts, 0)
-		e.gw.Handle("result", func(*wsgate.Context) (any, error) { return panicky{}, nil }, nil)
+		e.gw.Handle("result", func(*wsgate.Context) (any, error) { return panicky{}, nil }, wsgate.HandlerOptions{})
 		e.gw.Handle("errdata", func(*wsgate.Context) (any, error) {
 			return nil, &wsgate.Error{Code: "DOMAIN", Message: "domain failure", Data: panicky{}}
-		}, nil)
+		}, wsgate.HandlerOptions{})
 		c := e.dial("alice")
 
 		ack := c.Request("result", nil)
@@ -102,7 +102,7 @@ func TestPanicInRefreshAuthenticatorIsRecovered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, nil)
+		gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, wsgate.HandlerOptions{})
 		srv := wsgatetest.NewServer(t, gw)
 		e := &limEnv{t: t, gw: gw, srv: srv}
 		c := srv.Dial(e.dialOptions("alice"))
@@ -132,7 +132,7 @@ func TestRefreshAnswerThatCannotBeEncoded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Handle("expires", func(c *wsgate.Context) (any, error) { return c.Principal().Expires, nil }, nil)
+	gw.Handle("expires", func(c *wsgate.Context) (any, error) { return c.Principal().Expires, nil }, wsgate.HandlerOptions{})
 	srv := wsgatetest.NewServer(t, gw)
 	c := srv.Dial((&limEnv{t: t}).dialOptions("near"))
 
@@ -159,7 +159,7 @@ func blockUntilDone(gw *wsgate.Gateway) (started chan *wsgate.Conn, ended chan e
 			ended <- errors.New("context still live")
 		}
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return started, ended
 }
 
@@ -281,7 +281,7 @@ func TestEventsStayInOrderWhileReading(t *testing.T) {
 		order = append(order, n)
 		mu.Unlock()
 		return n, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := e.dial("alice")
 	const n = 40 // more than the queue holds: the read loop must wait too
 	for i := 1; i <= n; i++ {
@@ -390,8 +390,8 @@ func TestReplyErrorMasksPlainErrors(t *testing.T) {
 	t.Parallel()
 	e := limSetup(t, wsgate.Options{}, 0)
 	secret := errors.New("dial tcp 10.1.2.3:5432: password authentication failed for user app")
-	e.gw.Handle("leaky", func(*wsgate.Context) (any, error) { return nil, secret }, nil)
-	e.gw.Handle("filtered", func(*wsgate.Context) (any, error) { return nil, secret }, &wsgate.HandlerOptions{
+	e.gw.Handle("leaky", func(*wsgate.Context) (any, error) { return nil, secret }, wsgate.HandlerOptions{})
+	e.gw.Handle("filtered", func(*wsgate.Context) (any, error) { return nil, secret }, wsgate.HandlerOptions{
 		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 			_ = c.ReplyError(err)
 			return nil
@@ -431,7 +431,7 @@ func shutdownDeliveryRound(t *testing.T, conc int) {
 		// A big answer fills the socket's buffers, so acks wait in the
 		// queue when the drain begins.
 		return strings.Repeat("a", 8<<10), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	ws := e.dialRaw("a")
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -128,7 +128,7 @@ func TestShutdownDeadline(t *testing.T) {
 		<-c.Context().Done()
 		handlerErr <- c.Context().Err()
 		return nil, c.Context().Err()
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	c := e.dial("alice")
 	limSend(c, 1, "wait", "null")
 	recv(t, entered, "the handler to start")
@@ -237,7 +237,7 @@ func limShutdownRace(t *testing.T, conc int) {
 			dropped.Add(1)
 		}
 		return nil, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	ws := e.dialRaw("a")
 	var wg sync.WaitGroup
 	wg.Add(2)

@@ -1,6 +1,7 @@
 package wsgatetest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,7 +20,8 @@ import (
 
 // DialOptions describe the upgrade request a test client sends.
 type DialOptions struct {
-	// Path is the request path, "/" by default.
+	// Path is the request path: Server.Path by default, or "/" when that
+	// is empty too.
 	Path string
 	// Query parameters are added to the URL.
 	Query url.Values
@@ -42,8 +44,16 @@ type DialOptions struct {
 type HandshakeError struct {
 	Status  int         // the HTTP status, such as 401 or 403
 	Header  http.Header // the response header (WWW-Authenticate, Retry-After, …)
-	Body    ErrorBody   // the decoded JSON body
+	Body    ErrorBody   // the decoded JSON body (zero when the body is not JSON)
 	RawBody []byte      // the body as sent
+	Path    string      // the path the dial requested
+}
+
+// fromGateway reports whether the answer has the shape of a wsgate
+// refusal: a JSON error object with a message.
+func (e *HandshakeError) fromGateway() bool {
+	var body ErrorBody
+	return json.Unmarshal(e.RawBody, &body) == nil && body.Status == "error" && body.Message != ""
 }
 
 // Error returns the status and the raw body.
@@ -95,8 +105,12 @@ func (s *Server) Dial(opts DialOptions) *Client {
 	return c
 }
 
-// Refused dials, expects the handshake to be refused, and returns the
-// refusal. It fails the test if the connection was upgraded.
+// Refused dials, expects the handshake to be refused by the gateway, and
+// returns the refusal. It fails the test if the connection was upgraded, and
+// if the answer is not a wsgate refusal (a JSON body
+// {"status":"error","message":…}): a mux's 404 for a wrong path is a
+// mistake in the test, not a refused handshake. Use DialErr to look at any
+// other answer.
 func (s *Server) Refused(opts DialOptions) *HandshakeError {
 	s.tb.Helper()
 	c, err := s.DialErr(opts)
@@ -108,6 +122,11 @@ func (s *Server) Refused(opts DialOptions) *HandshakeError {
 	if !errors.As(err, &he) {
 		s.tb.Fatalf("wsgatetest: dial failed without an HTTP answer: %v", err)
 	}
+	if !he.fromGateway() {
+		s.tb.Fatalf("wsgatetest: %s %d answered %q, which is not a wsgate refusal "+
+			`(a JSON body {"status":"error","message":…}); is the path the gateway's? (DialOptions.Path, Server.Path)`,
+			he.Path, he.Status, he.RawBody)
+	}
 	return he
 }
 
@@ -118,10 +137,11 @@ func (s *Server) DialErr(opts DialOptions) (*Client, error) {
 	if timeout <= 0 {
 		timeout = dialTimeout
 	}
-	u := s.URL + opts.Path
-	if opts.Path == "" {
-		u += "/"
+	path := cmp.Or(opts.Path, s.Path, "/")
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
 	}
+	u := s.URL + path
 	if len(opts.Query) > 0 {
 		u += "?" + opts.Query.Encode()
 	}
@@ -148,7 +168,7 @@ func (s *Server) DialErr(opts DialOptions) (*Client, error) {
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			he := &HandshakeError{Status: resp.StatusCode, Header: resp.Header}
+			he := &HandshakeError{Status: resp.StatusCode, Header: resp.Header, Path: path}
 			if resp.Body != nil {
 				he.RawBody, _ = io.ReadAll(resp.Body)
 				_ = json.Unmarshal(he.RawBody, &he.Body)

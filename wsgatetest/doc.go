@@ -9,7 +9,9 @@
 // *HandshakeError holding the HTTP status and the decoded JSON body. The
 // client sends events and requests and waits, always with a deadline, for
 // acks, errors, emitted events and the close. A Signer mints tokens for the
-// gateway's key, valid, expired or not yet valid.
+// gateway's key from the application's own claims type (Mint), valid,
+// expired or not yet valid. A gateway mounted on a mux is reached by
+// setting Server.Path once.
 //
 // Everything is cleaned up through the test's Cleanup, works under
 // t.Parallel and -race, and leaves no goroutine behind.

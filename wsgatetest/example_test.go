@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
@@ -37,7 +38,7 @@ func exampleGateway() *wsgate.Gateway {
 		}
 		_ = c.Emit("greeted", c.Principal().Subject)
 		return "hello, " + name, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw
 }
 
@@ -112,4 +113,57 @@ func ExampleClient_WaitClosed() {
 	fmt.Println(int(st.Code), st.Reason)
 	// Output:
 	// 1003 binary frames are not accepted
+}
+
+// A gateway mounted on a path of a mux: set the server's Path once, and
+// every dial goes there.
+func ExampleServer_path() {
+	t := new(testing.T)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", exampleGateway())
+	srv := wsgatetest.NewServer(t, mux)
+	defer srv.Close()
+	srv.Path = "/ws"
+	tokens := wsgatetest.Signer{Key: exampleKey, Issuer: "auth", Audience: "app"}
+
+	c := srv.Dial(wsgatetest.DialOptions{
+		Origin:  "https://app.example.com",
+		Cookies: []*http.Cookie{{Name: "access_token", Value: tokens.Token(t, "alice", nil)}},
+	})
+	fmt.Println(string(c.Request("greet", "mux").Data))
+	// Output:
+	// "hello, mux"
+}
+
+// TenantClaims is an application's own claims type.
+type TenantClaims struct {
+	jwt.RegisteredClaims
+	Tenant string `json:"tenant"`
+}
+
+// Mint signs the application's own claims type: the Signer fills in the
+// issuer, the audience and the time window, valid by default, or expired or
+// not yet valid with TokenOptions.
+func ExampleSigner_Mint() {
+	t := new(testing.T)
+	srv := wsgatetest.NewServer(t, exampleGateway())
+	defer srv.Close()
+	tokens := wsgatetest.Signer{Key: exampleKey, Issuer: "auth", Audience: "app"}
+	alice := &TenantClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}, Tenant: "acme"}
+
+	c := srv.Dial(wsgatetest.DialOptions{
+		Origin:  "https://app.example.com",
+		Cookies: []*http.Cookie{{Name: "access_token", Value: tokens.Mint(t, alice, wsgatetest.TokenOptions{})}},
+	})
+	fmt.Println(string(c.Request("greet", "acme").Data))
+
+	expired := tokens.Mint(t, alice, wsgatetest.TokenOptions{ExpiresIn: -time.Hour})
+	r := srv.Refused(wsgatetest.DialOptions{
+		Origin:  "https://app.example.com",
+		Cookies: []*http.Cookie{{Name: "access_token", Value: expired}},
+	})
+	fmt.Println(r.Status, r.Body.Message)
+	// Output:
+	// "hello, acme"
+	// 401 token expired
 }

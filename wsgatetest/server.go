@@ -26,6 +26,13 @@ const DefaultBufferSize = 256 << 10
 type Server struct {
 	// URL is the base URL clients dial, "ws://wsgatetest.invalid".
 	URL string
+	// Path is the path a dial requests when its DialOptions.Path is empty:
+	// "/" when Path is empty too. Set it, before the first dial, when the
+	// handler is a mux with the gateway mounted on a path of its own:
+	//
+	//	srv := wsgatetest.NewServer(t, mux)
+	//	srv.Path = "/ws"
+	Path string
 
 	tb      testing.TB
 	handler http.Handler

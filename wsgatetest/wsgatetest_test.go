@@ -3,6 +3,7 @@ package wsgatetest_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -39,10 +40,10 @@ func newGateway(t *testing.T, key []byte, opts wsgate.Options) *wsgate.Gateway {
 	}
 	gw.Handle("echo", func(c *wsgate.Context) (any, error) {
 		return c.Data(), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("shout", func(c *wsgate.Context) (any, error) {
 		return nil, c.Emit("shouted", strings.ToUpper(string(c.Data())))
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw
 }
 
@@ -210,5 +211,122 @@ func TestRequestSkipsIDsOfRawFrames(t *testing.T) {
 	ack := c.Request("echo", "typed")
 	if ack.ID == 1 || string(ack.Data) != `"typed"` {
 		t.Fatalf("Request after a raw id 1: ack %d %s, want a fresh id and \"typed\"", ack.ID, ack.Data)
+	}
+}
+
+// TestServerPathBehindAMux: with Server.Path set, dials reach a gateway
+// mounted on a mux without a Path of their own; Refused reports a real
+// refusal there, and fails the test on a mux's 404.
+func TestServerPathBehindAMux(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", newGateway(t, key, wsgate.Options{}))
+	srv := wsgatetest.NewServer(t, mux)
+	srv.Path = "/ws"
+
+	c := srv.Dial(wsgatetest.DialOptions{Origin: origin, Cookies: cookie(signer(key).Token(t, "alice", nil))})
+	if ack := c.Request("echo", "hi"); string(ack.Data) != `"hi"` {
+		t.Fatalf("echo behind a mux = %+v %s", ack.Error, ack.Data)
+	}
+	if r := srv.Refused(wsgatetest.DialOptions{Origin: origin}); r.Status != http.StatusUnauthorized || r.Body.Message != "missing token" {
+		t.Fatalf("refusal behind a mux = %d %s, want 401 missing token", r.Status, r.RawBody)
+	}
+
+	// A path the mux does not route: a 404 page, which Refused refuses to
+	// take for the gateway's answer.
+	rec := &recorder{TB: t}
+	wrong := wsgatetest.NewServer(rec, mux)
+	func() {
+		defer func() { _ = recover() }() // the recorder's Fatalf panics
+		wrong.Refused(wsgatetest.DialOptions{Origin: origin, Path: "/socket"})
+		t.Error("Refused returned for a 404 that is not a wsgate refusal")
+	}()
+	if !strings.Contains(rec.msg, "not a wsgate refusal") || !strings.Contains(rec.msg, "404") || !strings.Contains(rec.msg, "/socket") {
+		t.Fatalf("failure message = %q; want it to say the 404 at /socket is not a wsgate refusal", rec.msg)
+	}
+	// DialErr still returns any answer as it came.
+	_, err := wrong.DialErr(wsgatetest.DialOptions{Origin: origin, Path: "/socket"})
+	var he *wsgatetest.HandshakeError
+	if !errors.As(err, &he) || he.Status != http.StatusNotFound || he.Path != "/socket" {
+		t.Fatalf("DialErr = %v, want the 404 as a *HandshakeError", err)
+	}
+}
+
+// appClaims is an application's own claims type, for Mint.
+type appClaims struct {
+	jwt.RegisteredClaims
+	Tenant string `json:"tenant"`
+}
+
+// TestSignerMint: Mint signs the application's claims type, fills in what
+// the gateway checks, and makes expired and not-yet-valid tokens with the
+// same claims; what the claims set themselves is kept.
+func TestSignerMint(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	v, err := wsgate.NewJWT[appClaims](wsgate.JWTOptions{Methods: []string{"HS256"}, Key: key, Issuer: "test", Audience: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := wsgate.New(wsgate.Options{Origins: []string{origin}, Authenticator: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Handle("whoami", func(c *wsgate.Context) (any, error) {
+		claims, _ := wsgate.ClaimsFrom[appClaims](c)
+		return claims.Subject + "@" + claims.Tenant + " " + claims.Issuer, nil
+	}, wsgate.HandlerOptions{})
+	srv := wsgatetest.NewServer(t, gw)
+	tokens := signer(key)
+	alice := func() *appClaims {
+		return &appClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}, Tenant: "acme"}
+	}
+
+	c := srv.Dial(wsgatetest.DialOptions{Origin: origin, Cookies: cookie(tokens.Mint(t, alice(), wsgatetest.TokenOptions{}))})
+	if ack := c.Request("whoami", nil); string(ack.Data) != `"alice@acme test"` {
+		t.Fatalf("whoami = %+v %s", ack.Error, ack.Data)
+	}
+
+	wrongIssuer := alice()
+	wrongIssuer.Issuer = "someone-else"
+	for _, tt := range []struct {
+		name  string
+		token string
+		msg   string
+	}{
+		{"expired", tokens.Mint(t, alice(), wsgatetest.TokenOptions{ExpiresIn: -time.Hour}), "token expired"},
+		{"not yet valid", tokens.Mint(t, alice(), wsgatetest.TokenOptions{ValidIn: time.Hour}), "token not valid yet"},
+		{"own issuer kept", tokens.Mint(t, wrongIssuer, wsgatetest.TokenOptions{}), "invalid token"},
+	} {
+		r := srv.Refused(wsgatetest.DialOptions{Origin: origin, Cookies: cookie(tt.token)})
+		if r.Status != http.StatusUnauthorized || r.Body.Message != tt.msg {
+			t.Errorf("%s: %d %s, want 401 %q", tt.name, r.Status, r.RawBody, tt.msg)
+		}
+	}
+
+	// The window Mint fills in, read back from the token.
+	now := time.Now()
+	for _, tt := range []struct {
+		name         string
+		opts         wsgatetest.TokenOptions
+		nbfIn, expIn time.Duration // from now, to the second
+	}{
+		{"default", wsgatetest.TokenOptions{}, -time.Minute, time.Hour},
+		{"expired", wsgatetest.TokenOptions{ExpiresIn: -time.Hour}, -2 * time.Hour, -time.Hour},
+		{"not yet valid", wsgatetest.TokenOptions{ValidIn: time.Hour}, time.Hour, 2 * time.Hour},
+		{"short", wsgatetest.TokenOptions{ExpiresIn: 2 * time.Second}, -time.Minute, 2 * time.Second},
+	} {
+		var got appClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(tokens.Mint(t, alice(), tt.opts), &got); err != nil {
+			t.Fatal(err)
+		}
+		near := func(d *jwt.NumericDate, want time.Duration) bool {
+			return d != nil && d.Sub(now.Add(want)).Abs() <= 2*time.Second
+		}
+		if !near(got.NotBefore, tt.nbfIn) || !near(got.ExpiresAt, tt.expIn) || got.IssuedAt == nil || got.IssuedAt.After(time.Now()) ||
+			!got.IssuedAt.Before(got.ExpiresAt.Time) || got.Tenant != "acme" || got.Audience[0] != "test" {
+			t.Errorf("%s: claims %+v, want nbf now%+v, exp now%+v, iat in the past", tt.name, got, tt.nbfIn, tt.expIn)
+		}
 	}
 }

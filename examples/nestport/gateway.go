@@ -84,22 +84,22 @@ func newGateway(cfg config, logger *slog.Logger) (*wsgate.Gateway, error) {
 
 	// @UseGuards(JwtCookiesWebsocketAuthGuard) @UseFilters(new AllExceptionsWebsocketFilter())
 	// @SubscribeMessage('xyz')
-	wsgate.On(gw, "xyz", handleXYZ, &wsgate.HandlerOptions{
+	wsgate.On(gw, "xyz", handleXYZ, wsgate.HandlerOptions{
 		Guards:  []wsgate.Guard{wsgate.Authenticated},
 		Filters: []wsgate.Filter{allExceptions(logger)},
 	})
 	wsgate.On(gw, "health", func(*wsgate.Context, struct{}) (okResponse, error) {
 		return okResponse{OK: true}, nil
-	}, &wsgate.HandlerOptions{Public: true})
+	}, wsgate.HandlerOptions{Public: true})
 	wsgate.On(gw, "admin", func(*wsgate.Context, struct{}) (okResponse, error) {
 		return okResponse{OK: true}, nil
-	}, &wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
 	gw.Handle("fail", func(*wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Message: "xyz failed", Code: "XYZ_FAILED"}
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{allExceptions(logger)}})
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{allExceptions(logger)}})
 	gw.Handle("crash", func(*wsgate.Context) (any, error) {
 		panic("crash event: this panic is recovered and never reaches the client")
-	}, &wsgate.HandlerOptions{Filters: []wsgate.Filter{allExceptions(logger)}})
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{allExceptions(logger)}})
 	return gw, nil
 }
 

@@ -73,7 +73,7 @@ func newSite(t *testing.T) *site {
 		claims, _ := wsgate.ClaimsFrom[*jwt.RegisteredClaims](c)
 		resp := map[string]any{"received": in, "sub": claims.Subject}
 		return resp, c.Emit("xyz", resp)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
