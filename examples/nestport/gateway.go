@@ -131,7 +131,9 @@ func allExceptions(logger *slog.Logger) wsgate.Filter {
 			level = slog.LevelInfo
 		}
 		logger.Log(c.Context(), level, "event failed", "event", c.Event(), "conn", c.Conn().ID(), "sub", subject(c.Principal()), "error", err)
-		return err
+		// Logged: this filter owns the log line, so the default filter,
+		// which still answers the client, does not log it a second time.
+		return wsgate.Logged(err)
 	}
 }
 

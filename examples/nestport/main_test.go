@@ -230,6 +230,11 @@ func TestFailAndCrash(t *testing.T) {
 	if !strings.Contains(logs.String(), "crash event") {
 		t.Fatalf("the panic was not logged; logs:\n%s", logs.String())
 	}
+	// allExceptions owns the log line: each of the two crashes is logged
+	// once, not once more by the default filter.
+	if n := strings.Count(logs.String(), "crash event"); n != 2 {
+		t.Fatalf("the two crashes were logged %d times; logs:\n%s", n, logs.String())
+	}
 }
 
 func TestPageAndConfig(t *testing.T) {
