@@ -6,15 +6,19 @@ import (
 	"time"
 )
 
-// The inbound path. The read loop never runs user code: it decodes each
-// message and queues it, and workers (goroutines that exist only while there
-// is work) handle the queue. So the read loop goes on reading while a
-// handler runs, and sees at once a close frame, a reset or a missed pong,
-// and the handler's context is cancelled then.
+// The inbound path. The connection is always being read: a handler never
+// keeps the read loop from seeing a close frame, a reset or a missed pong,
+// and its context is cancelled as soon as the connection ends.
 //
-// With HandlerConcurrency 1 (the default) there is at most one worker, so
-// events are handled strictly in the order they arrived. With N, up to N
-// workers take events in arrival order and handle them at once.
+// With HandlerConcurrency 1 (the default) events are handled strictly in the
+// order they arrived, one at a time. The goroutine that reads an event
+// handles it itself when nothing else is running, so a quick handler costs
+// no hand-off; if the handler is still running after inlineBudget, a new
+// goroutine takes over the reading, and the first one, once its handler
+// returns, handles what was queued meanwhile and ends. With N, up to N
+// workers take queued events in arrival order and handle them at once; a
+// worker with nothing to do lingers briefly for the next event, then ends.
+// Either way an idle connection holds no goroutine but its reader.
 //
 // At most maxQueuedEvents events wait beyond those being handled; past
 // that the read loop stops reading until a handler finishes, so that a
@@ -26,8 +30,12 @@ import (
 const maxQueuedEvents = 8
 
 // workerLinger is how long a worker with nothing to do waits for the next
-// event before it ends.
+// event before it ends (HandlerConcurrency > 1).
 const workerLinger = 250 * time.Millisecond
+
+// inlineBudget is how long the reader may run a handler itself before
+// another goroutine takes over the reading (HandlerConcurrency 1).
+const inlineBudget = time.Millisecond
 
 // inbox is a connection's queue of events waiting for a handler. Its fields
 // are guarded by the connection's mu, except wg.
@@ -44,7 +52,17 @@ type inbox struct {
 	// token to one of them per event queued while idle > 0.
 	idle int
 	wake chan struct{}
-	wg   sync.WaitGroup // workers; Add only on the read loop
+	// inline is set while the reader runs a handler itself; handedOff once
+	// handoff has given the reading to a new goroutine during that run.
+	inline    bool
+	handedOff bool
+	handoff   *time.Timer
+	// readDone is closed when the connection's last reader has finished
+	// (see finish); the session waits for it.
+	readDone chan struct{}
+	// wg counts workers, the reader running a handler included. Add is
+	// called by readers only, always before readDone is closed.
+	wg sync.WaitGroup
 }
 
 // event is one accepted message waiting for its handler.
@@ -56,7 +74,10 @@ type event struct {
 
 func (q *inbox) init(limit int) {
 	q.limit = limit
-	q.wake = make(chan struct{}, limit)
+	q.readDone = make(chan struct{})
+	if limit > 1 {
+		q.wake = make(chan struct{}, limit)
+	}
 }
 
 func (q *inbox) waiting() int { return len(q.queue) - q.head }
@@ -83,11 +104,14 @@ func (q *inbox) pop() (event, bool) {
 	return ev, true
 }
 
-// enqueue queues an accepted event for a worker, starting one if fewer than
-// HandlerConcurrency run. It waits while the queue is full, and reports
-// false when the connection ended meanwhile (the caller then drops ev).
-// Called only by the read loop.
-func (c *Conn) enqueue(ev event) bool {
+// enqueue hands an accepted event to be handled. In the in-order mode,
+// when nothing else runs, the reader handles it at once (see runInline);
+// otherwise it is queued for a worker, and one is started or woken if fewer
+// than HandlerConcurrency run. enqueue waits while the queue is full. It
+// returns errStopped when the connection ended meanwhile (the caller then
+// drops ev) and errHandedOff when the calling goroutine is no longer the
+// reader. Called only by a reader.
+func (c *Conn) enqueue(ev event) error {
 	c.mu.Lock()
 	for c.in.waiting() >= maxQueuedEvents {
 		room := make(chan struct{})
@@ -100,9 +124,16 @@ func (c *Conn) enqueue(ev event) bool {
 			}
 		})
 		if c.ctx.Err() != nil {
-			return false
+			return errStopped
 		}
 		c.mu.Lock()
+	}
+	if c.in.limit == 1 && c.in.workers == 0 {
+		c.in.workers++
+		c.in.inline = true
+		c.in.wg.Add(1)
+		c.mu.Unlock()
+		return c.runInline(ev)
 	}
 	c.in.push(ev)
 	switch {
@@ -115,13 +146,71 @@ func (c *Conn) enqueue(ev event) bool {
 		go c.work()
 	}
 	c.mu.Unlock()
-	return true
+	return nil
 }
 
-// work handles queued events. When there are none it lingers for
-// workerLinger, so that a connection in a busy exchange does not pay for a
-// new goroutine per event, and then ends: an idle connection holds no
-// worker.
+// runInline handles ev on the reader's goroutine. Should the handler
+// outlast inlineBudget, handoff starts a new reader; this goroutine then
+// handles what was queued meanwhile, in order, and returns errHandedOff.
+func (c *Conn) runInline(ev event) error {
+	if c.in.handoff == nil {
+		c.in.handoff = time.AfterFunc(inlineBudget, c.handOff)
+	} else {
+		c.in.handoff.Reset(inlineBudget)
+	}
+	c.run(ev)
+	c.in.handoff.Stop()
+	c.mu.Lock()
+	c.in.inline = false
+	if !c.in.handedOff {
+		c.in.workers--
+		c.mu.Unlock()
+		c.in.wg.Done()
+		return nil
+	}
+	c.in.handedOff = false
+	c.mu.Unlock()
+	c.drainQueue()
+	return errHandedOff
+}
+
+// handOff runs when a handler the reader runs itself outlasts
+// inlineBudget: a new goroutine takes over the reading.
+func (c *Conn) handOff() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.in.inline || c.in.handedOff || c.state >= stateClosed {
+		return
+	}
+	c.in.handedOff = true
+	go c.read()
+}
+
+// drainQueue handles queued events until there are none, as the in-order
+// worker, and then ends the worker.
+func (c *Conn) drainQueue() {
+	defer c.in.wg.Done()
+	for {
+		c.mu.Lock()
+		ev, ok := c.in.pop()
+		if !ok {
+			c.in.workers--
+			c.mu.Unlock()
+			return
+		}
+		if c.in.room != nil {
+			close(c.in.room)
+			c.in.room = nil
+		}
+		c.mu.Unlock()
+		c.run(ev)
+	}
+}
+
+// work is a worker of HandlerConcurrency > 1: it handles queued events,
+// and when there are none it lingers for workerLinger, so that a connection
+// in a busy exchange does not pay for a new goroutine per event, and then
+// ends.
 func (c *Conn) work() {
 	defer c.in.wg.Done()
 	var linger *time.Timer

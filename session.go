@@ -29,7 +29,27 @@ func (g *Gateway) serve(c *Conn) {
 		}
 	}
 	c.opened()
-	c.finish(c.readLoop())
+	c.read()
+	<-c.in.readDone // the reading may have moved to another goroutine
+}
+
+// read runs the read loop on the calling goroutine while it is the
+// connection's reader. The reader whose loop ends the connection finishes
+// it and says so on readDone; one that handed the reading over just returns.
+func (c *Conn) read() {
+	err := errStopped
+	defer func() {
+		if v := recover(); v != nil {
+			c.gw.log.Error("wsgate: read loop panicked", slog.String("conn", c.id), slog.Any("panic", v))
+			c.fail(StatusInternalError, "internal error")
+			err = errStopped
+		}
+		if err != errHandedOff {
+			c.finish(err)
+			close(c.in.readDone)
+		}
+	}()
+	err = c.readLoop()
 }
 
 // teardown ends the session: the socket is dropped, the handlers (whose
@@ -87,8 +107,8 @@ func (c *Conn) readLoop() error {
 			c.closeAfterEvents(StatusInvalidUTF8, "invalid UTF-8")
 			return errStopped
 		}
-		if !c.dispatch(f) {
-			return errStopped
+		if err := c.dispatch(f); err != nil {
+			return err
 		}
 	}
 }
@@ -103,9 +123,14 @@ func (c *Conn) closeAfterEvents(code StatusCode, reason string) {
 	c.closeWith(code, reason)
 }
 
-// errStopped ends the read loop when the gateway itself closed the
-// connection; the close status is already recorded.
-var errStopped = errors.New("wsgate: read loop stopped")
+var (
+	// errStopped ends the read loop when the gateway itself closed the
+	// connection; the close status is already recorded.
+	errStopped = errors.New("wsgate: read loop stopped")
+	// errHandedOff ends a read loop whose goroutine is no longer the
+	// reader: another goroutine reads on (see runInline).
+	errHandedOff = errors.New("wsgate: reading handed off")
+)
 
 // readMessage reads r into b, at most max bytes.
 func readMessage(b []byte, r io.Reader, max int64) ([]byte, error) {
@@ -129,10 +154,11 @@ func readMessage(b []byte, r io.Reader, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// dispatch applies the rate limit, decodes one message and queues it for a
-// handler. It takes ownership of f and reports whether the read loop should
-// go on. Answers it gives itself are queued, never written by the read loop.
-func (c *Conn) dispatch(f *frame) bool {
+// dispatch applies the rate limit, decodes one message and hands it to be
+// handled. It takes ownership of f, and returns nil for the read loop to go
+// on, errStopped when the connection is closing, or errHandedOff. Answers it
+// gives itself are queued, never written by the reader.
+func (c *Conn) dispatch(f *frame) error {
 	g := c.gw
 	if c.limiter != nil && !c.limiter.Allow() {
 		c.violations++
@@ -141,9 +167,9 @@ func (c *Conn) dispatch(f *frame) bool {
 		g.frames.put(f)
 		if g.opts.MaxRateViolations >= 0 && c.violations >= g.opts.MaxRateViolations {
 			c.closeAfterEvents(StatusPolicyViolation, "rate limit exceeded")
-			return false
+			return errStopped
 		}
-		return true
+		return nil
 	}
 	c.violations = 0
 
@@ -156,15 +182,15 @@ func (c *Conn) dispatch(f *frame) bool {
 		g.frames.put(f)
 		if g.opts.MaxMalformedFrames >= 0 && c.malformed >= g.opts.MaxMalformedFrames {
 			c.closeAfterEvents(StatusPolicyViolation, "too many malformed frames")
-			return false
+			return errStopped
 		}
-		return true
+		return nil
 	}
 
 	if !c.acceptEvent() {
 		c.answerError(env.ID, env.HasID, errShuttingDown) // draining; ErrClosed when closing
 		g.frames.put(f)
-		return true
+		return nil
 	}
 	ctx := &Context{ctx: c.ctx, gw: g, conn: c, req: c.req, data: env.Data, id: env.ID, hasID: env.HasID}
 	ev := event{ctx: ctx, f: f}
@@ -173,12 +199,12 @@ func (c *Conn) dispatch(f *frame) bool {
 	} else if rt := g.lookup(env.Event); rt != nil {
 		ctx.route, ctx.event = rt, rt.name
 	} // else unknown: answered in turn, without echoing the name
-	if !c.enqueue(ev) {
+	err = c.enqueue(ev)
+	if err == errStopped {
 		g.frames.put(f)
 		c.eventDone()
-		return false
 	}
-	return true
+	return err
 }
 
 // handle runs the guards and the handler, answers a request with the
