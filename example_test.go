@@ -66,7 +66,11 @@ func Example() {
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", gw)
-	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		Addr: ":8080", Handler: mux,
+		// Bytes outside the gateway are the server's to bound (see the README).
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+	}
 	go srv.ListenAndServe()
 
 	// On shutdown: the gateway first (hijacked connections are not the
