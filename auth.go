@@ -1,17 +1,24 @@
 package wsgate
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -23,13 +30,24 @@ import (
 // client refreshes its token in band. An implementation must be safe for
 // concurrent use.
 //
-// Authenticate returns an error for a bad token. The message and code of an
-// *Error reach the client (with HTTP 401 during the handshake, whatever its
-// Status); any other error reaches it as "invalid token" and is only logged.
-// Either way the message must leak nothing about the token or the keys. A
-// token it accepts must yield a principal with a non-empty Subject: per-subject
-// limits and $refresh key on it, and the gateway refuses a principal without
-// one.
+// Authenticate tells a bad token from its own failure by the error's type:
+//
+//   - An *Error (or an error wrapping one) refuses the token: its message
+//     and code reach the client, with HTTP 401 during the handshake
+//     whatever its Status, and a client should drop or renew the token.
+//     The message must leak nothing about the token or the keys.
+//   - Any other error means the authenticator could not decide (its
+//     database or key server is down): the client is answered 503
+//     "authentication unavailable" with Retry-After during the handshake,
+//     and UNAVAILABLE to a $refresh, so that it retries later instead of
+//     concluding that its token is bad. The error is logged at Error level
+//     and its text never reaches the client. An error wrapping
+//     ErrAuthUnavailable is such a failure even if it also wraps an *Error.
+//
+// A token it accepts must yield a principal with a non-empty Subject:
+// per-subject limits and $refresh key on it, and the gateway refuses a
+// principal without one (and one whose Expires lies past year 9999, which
+// cannot be written as an RFC 3339 time).
 //
 // Authenticate should honour ctx. The handshake is answered 503 at
 // ConnectTimeout whatever it does, but an implementation that ignores ctx
@@ -38,6 +56,21 @@ import (
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*Principal, error)
 }
+
+// ErrAuthUnavailable is wrapped by the error an Authenticator returns when
+// it could not verify a token for a reason that is not the token's fault:
+// JWT's KeyFunc failed to fetch keys, say. The gateway answers such an error
+// 503 "authentication unavailable" (UNAVAILABLE after the upgrade), never
+// 401, so that clients retry rather than discard a good token. A custom
+// Authenticator may wrap it, though any error that is not an *Error is
+// treated the same way.
+var ErrAuthUnavailable = errors.New("wsgate: authentication unavailable")
+
+// ErrUnknownKey is what JWTOptions.KeyFunc returns, or wraps, when it has no
+// key for the token's kid and alg: the token is refused with 401 "invalid
+// token". Any other error from KeyFunc means the keys could not be had at
+// all, and the verifier returns an error wrapping ErrAuthUnavailable.
+var ErrUnknownKey = errors.New("wsgate: no key for the token's kid")
 
 // AuthenticatorFunc adapts an ordinary function to an Authenticator, the way
 // http.HandlerFunc adapts one to an http.Handler.
@@ -113,8 +146,17 @@ type JWTOptions struct {
 	// Authenticate, the token's "kid" header ("" when absent) and its alg.
 	// kid comes from an unverified token: treat it as untrusted input, a
 	// lookup key and nothing more. The returned key is checked as Key is
-	// (its type must fit alg); a wrong key type or an error refuses the
-	// token as "invalid token", and the error is kept for logs only.
+	// (its type must fit alg); a key of the wrong type refuses the token as
+	// "invalid token".
+	//
+	// Its error says whose fault a failure is. When there is no key for kid
+	// and alg, KeyFunc returns ErrUnknownKey, or an error wrapping it: the
+	// token is refused with 401 "invalid token". Any other error means the
+	// keys could not be looked up (a key server that is down, a timeout):
+	// Authenticate then returns an error wrapping ErrAuthUnavailable and
+	// KeyFunc's error, and the gateway answers 503 with Retry-After rather
+	// than telling the client its token is bad. Either way KeyFunc's error
+	// is kept for logs and never reaches the client.
 	KeyFunc func(ctx context.Context, kid, alg string) (any, error)
 
 	// Issuer is the required "iss" claim. It must be set unless
@@ -164,9 +206,41 @@ type JWTOptions struct {
 // a non-empty "sub" claim, because per-subject limits and token refreshes
 // key on it.
 //
-// Every failure is an *Error with Status 401, Code CodeUnauthorized and one
-// of the messages "token too large", "token expired", "token not valid yet"
-// or "invalid token"; its Err holds golang-jwt's error, for logs.
+// Claim names match exactly. encoding/json, which decodes the claims into
+// T, matches a JSON name to a struct field without regard to case and keeps
+// the last of duplicate names, so {"sub":"alice","SUB":"bob"} would decode
+// as bob while any other reader of the token sees alice. Before that
+// decoding, JWT therefore refuses as "invalid token":
+//
+//   - a name present twice in one object, at any depth, in the claims or
+//     in the header;
+//   - a name that differs only in case (Unicode case folding, as
+//     encoding/json applies it) from a registered claim name (iss, sub,
+//     aud, exp, nbf, iat, jti) or from the JSON name of a field of T,
+//     including the fields of T's nested structs. Such a member is refused
+//     rather than ignored, since some other component would read it.
+//
+// Names that match nothing in T, in any case, are left alone: T ignores
+// them and Principal.Claim reads names exactly.
+//
+// The token must also conform to RFC 7515 and RFC 7519 where golang-jwt is
+// lenient, or the token is "invalid token":
+//
+//   - a "crit" header is refused: JWT implements no JWS extension, so every
+//     extension a token marks critical is one it does not understand (and
+//     an empty or malformed "crit" is malformed);
+//   - exp, nbf and iat must be JSON numbers (a NumericDate; golang-jwt
+//     would accept "exp":"1796150000") between 0 and the end of year 9999,
+//     and exp plus Leeway must not pass the end of year 9999: larger values
+//     overflow golang-jwt's conversion, and an expiry that cannot be
+//     written as an RFC 3339 time could not be acknowledged to a $refresh.
+//
+// Every refusal of the token is an *Error with Status 401, Code
+// CodeUnauthorized and one of the messages "token too large", "token
+// expired", "token not valid yet" or "invalid token"; its Err holds the
+// cause, for logs. The one failure that is not the token's fault, a KeyFunc
+// that could not fetch keys, is an error wrapping ErrAuthUnavailable
+// instead (see JWTOptions.KeyFunc).
 //
 // A JWT is safe for concurrent use.
 type JWT[T any, PT interface {
@@ -179,6 +253,8 @@ type JWT[T any, PT interface {
 	parser  *jwt.Parser
 	leeway  time.Duration
 	maxSize int
+	// claims describes the JSON names T decodes, for the exact-name check.
+	claims *jsonShape
 }
 
 // NewJWT checks opts and returns a verifier for tokens whose claims decode
@@ -282,6 +358,7 @@ func NewJWT[T any, PT interface {
 		parser:  jwt.NewParser(popts...),
 		leeway:  leeway,
 		maxSize: maxSize,
+		claims:  claimsShape(reflect.TypeFor[T]()),
 	}, nil
 }
 
@@ -298,8 +375,16 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 		return nil, tokenError(msgTokenTooLarge,
 			fmt.Errorf("wsgate: token of %d bytes is over the %d-byte limit", len(token), v.maxSize))
 	}
+	raw, err := v.inspect(token)
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, err)
+	}
 	claims := PT(new(T))
-	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx))
+	var unavailable error
+	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx, &unavailable))
+	if unavailable != nil {
+		return nil, unavailable
+	}
 	if err != nil {
 		return nil, classifyTokenError(err)
 	}
@@ -321,21 +406,334 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 	if exp != nil {
 		expires = exp.Add(v.leeway)
 	}
-	// The parser accepted exactly three segments, so the payload is the
-	// second; decoding it again gives the JSON that was signed.
-	_, rest, _ := strings.Cut(token, ".")
-	payload, _, _ := strings.Cut(rest, ".")
+	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+}
+
+// Causes of refusals found by inspect, kept for logs.
+var (
+	errTokenSegments  = fmt.Errorf("%w: not three segments", jwt.ErrTokenMalformed)
+	errCritHeader     = fmt.Errorf("%w: crit header: no JWS extension is supported", jwt.ErrTokenUnverifiable)
+	errNotJSONObject  = fmt.Errorf("%w: not a JSON object", jwt.ErrTokenMalformed)
+	errDuplicateName  = fmt.Errorf("%w: a name appears twice in one JSON object", jwt.ErrTokenMalformed)
+	errNameCase       = fmt.Errorf("%w: a name differs only in case from a known claim", jwt.ErrTokenMalformed)
+	errNumericDate    = fmt.Errorf("%w: not a JSON number", jwt.ErrTokenInvalidClaims)
+	errNumericDateOut = fmt.Errorf("%w: outside the years 1970 to 9999", jwt.ErrTokenInvalidClaims)
+)
+
+// maxNumericDate is 9999-12-31T23:59:59Z in seconds since the epoch: the
+// last second RFC 3339 can write.
+const maxNumericDate = 253402300799
+
+// inspect checks what golang-jwt does not before it decodes the token, and
+// returns the claims JSON exactly as signed. It decodes the header and the
+// claims the way the parser will (strict base64url) and walks their JSON:
+// no duplicate names, no "crit" header, no claim name that differs only in
+// case from a name T decodes, and exp, nbf and iat JSON numbers within
+// range. All of it is refused alike, before the signature is checked, as
+// "invalid token"; the work is bounded by the token size limit.
+func (v *JWT[T, PT]) inspect(token string) ([]byte, error) {
+	header, rest, ok := strings.Cut(token, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(sig, ".") {
+		return nil, errTokenSegments
+	}
+	hb, err := v.parser.DecodeSegment(header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %w", jwt.ErrTokenMalformed, err)
+	}
+	if err := checkJSONObject(hb, nil, checkHeaderMember); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
 	raw, err := v.parser.DecodeSegment(payload)
 	if err != nil {
-		return nil, tokenError(msgTokenInvalid, err)
+		return nil, fmt.Errorf("%w: claims: %w", jwt.ErrTokenMalformed, err)
 	}
-	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+	if err := checkJSONObject(raw, v.claims, v.checkClaim); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	return raw, nil
+}
+
+// checkHeaderMember refuses a "crit" header parameter (RFC 7515, section
+// 4.1.11). A recipient must refuse a token that marks as critical an
+// extension it does not understand, and a "crit" that is empty or not a
+// list of names is malformed: JWT understands no extension, so any "crit"
+// is one or the other.
+func checkHeaderMember(name string, _ json.Token) error {
+	if name == "crit" {
+		return errCritHeader
+	}
+	return nil
+}
+
+// checkClaim checks the value of the top-level claim name, whose first JSON
+// token is first: exp, nbf and iat must be NumericDates that golang-jwt
+// converts without overflow and whose time (plus the leeway, for exp) RFC
+// 3339 can write.
+func (v *JWT[T, PT]) checkClaim(name string, first json.Token) error {
+	switch name {
+	case "exp", "nbf", "iat":
+	default:
+		return nil
+	}
+	n, ok := first.(json.Number)
+	if !ok {
+		return fmt.Errorf("%s: %w", name, errNumericDate)
+	}
+	secs, err := strconv.ParseFloat(string(n), 64)
+	limit := float64(maxNumericDate)
+	if name == "exp" {
+		limit -= v.leeway.Seconds()
+	}
+	if err != nil || secs < 0 || secs > limit {
+		return fmt.Errorf("%s: %w", name, errNumericDateOut)
+	}
+	return nil
+}
+
+// jsonShape is what encoding/json decodes a JSON value into, as far as the
+// names of objects go: the fields of a struct, or the shape of the
+// elements of a slice, array or map. A nil *jsonShape is a value whose
+// names are not checked beyond duplicates (any, a type with its own
+// UnmarshalJSON, a scalar).
+type jsonShape struct {
+	fields map[string]*jsonShape // a struct's JSON names, exactly as spelt
+	folded map[string]bool       // foldName of every name in fields
+	elem   *jsonShape            // a slice's, array's or map's elements
+}
+
+// child returns the shape of the value of the member name of an object of
+// shape s.
+func (s *jsonShape) child(name string) *jsonShape {
+	if s == nil {
+		return nil
+	}
+	if c, ok := s.fields[name]; ok {
+		return c
+	}
+	return s.elem
+}
+
+// registeredClaims are RFC 7519's registered claim names; their spelling is
+// checked whatever T holds.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// claimsShape returns the shape of the claims type t, with the registered
+// claim names among its top-level names.
+func claimsShape(t reflect.Type) *jsonShape {
+	s := shapeOf(t, map[reflect.Type]*jsonShape{})
+	if s == nil || s.fields == nil {
+		s = &jsonShape{elem: s.elemOrNil()}
+	}
+	for _, name := range registeredClaims {
+		s.addField(name, s.child(name))
+	}
+	return s
+}
+
+func (s *jsonShape) elemOrNil() *jsonShape {
+	if s == nil {
+		return nil
+	}
+	return s.elem
+}
+
+// addField records name unless the shape has it already.
+func (s *jsonShape) addField(name string, c *jsonShape) {
+	if s.fields == nil {
+		s.fields, s.folded = map[string]*jsonShape{}, map[string]bool{}
+	}
+	if _, ok := s.fields[name]; !ok {
+		s.fields[name] = c
+		s.folded[foldName(name)] = true
+	}
+}
+
+var (
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// shapeOf returns the shape encoding/json gives t, following its rules for
+// field names: the tag's name, or the field's; "-" skipped; unexported
+// fields skipped; untagged embedded structs flattened.
+func shapeOf(t reflect.Type, seen map[reflect.Type]*jsonShape) *jsonShape {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshalerType) || pt.Implements(textUnmarshalerType) {
+		return nil
+	}
+	if s, ok := seen[t]; ok {
+		return s
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		s := &jsonShape{}
+		seen[t] = s // before the fields, for recursive types
+		addStructFields(s, t, seen, map[reflect.Type]bool{})
+		return s
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if elem := shapeOf(t.Elem(), seen); elem != nil {
+			return &jsonShape{elem: elem}
+		}
+	}
+	return nil
+}
+
+func addStructFields(s *jsonShape, t reflect.Type, seen map[reflect.Type]*jsonShape, flattening map[reflect.Type]bool) {
+	if flattening[t] {
+		return
+	}
+	flattening[t] = true
+	defer delete(flattening, t)
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if sf.Anonymous {
+			if !sf.IsExported() && ft.Kind() != reflect.Struct {
+				continue
+			}
+		} else if !sf.IsExported() {
+			continue
+		}
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if !validJSONTagName(name) {
+			name = ""
+		}
+		if name == "" && sf.Anonymous && ft.Kind() == reflect.Struct {
+			addStructFields(s, ft, seen, flattening)
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		s.addField(name, shapeOf(sf.Type, seen))
+	}
+}
+
+// validJSONTagName reports whether encoding/json uses name from a tag.
+func validJSONTagName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
+
+// foldName maps name to a key shared by exactly the names strings.EqualFold
+// calls equal, the same classes encoding/json uses to match names to
+// fields: every rune becomes the smallest rune of its case-folding orbit.
+func foldName(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		b.WriteRune(min)
+	}
+	return b.String()
+}
+
+// checkJSONObject reads data as exactly one JSON object and refuses a name
+// present twice in any object within it, and a name that differs from a
+// field of the object's shape only in case. For each member of the
+// top-level object it calls top, if not nil, with the member's name and the
+// first token of its value. The walk keeps its own stack, so no input makes
+// it recurse.
+func checkJSONObject(data []byte, shape *jsonShape, top func(name string, first json.Token) error) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errNotJSONObject
+	}
+	type frame struct {
+		object   bool
+		shape    *jsonShape
+		names    map[string]bool
+		name     string // the member whose value comes next
+		wantName bool
+	}
+	stack := []frame{{object: true, shape: shape, wantName: true}}
+	for len(stack) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err)
+		}
+		f := &stack[len(stack)-1]
+		if f.object && f.wantName {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			name, _ := tok.(string) // the decoder yields names as strings
+			if f.names[name] {
+				return fmt.Errorf("%w: %.64q", errDuplicateName, name)
+			}
+			if f.names == nil {
+				f.names = map[string]bool{}
+			}
+			f.names[name] = true
+			if f.shape != nil && f.shape.fields != nil {
+				if _, exact := f.shape.fields[name]; !exact && f.shape.folded[foldName(name)] {
+					return fmt.Errorf("%w: %.64q", errNameCase, name)
+				}
+			}
+			f.name, f.wantName = name, false
+			continue
+		}
+		if !f.object && tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		var child *jsonShape
+		if f.object {
+			if len(stack) == 1 && top != nil {
+				if err := top(f.name, tok); err != nil {
+					return err
+				}
+			}
+			child = f.shape.child(f.name)
+			f.wantName = true
+		} else {
+			child = f.shape.elemOrNil()
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{object: true, shape: child, wantName: true})
+		case json.Delim('['):
+			stack = append(stack, frame{shape: child})
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the object", jwt.ErrTokenMalformed)
+	}
+	return nil
 }
 
 // keyfunc returns the key function handed to golang-jwt. It runs after the
 // alg has been checked against the allowed list and before the signature is
-// verified, so everything it reads from the token is untrusted.
-func (v *JWT[T, PT]) keyfunc(ctx context.Context) jwt.Keyfunc {
+// verified, so everything it reads from the token is untrusted. When
+// KeyFunc fails for another reason than ErrUnknownKey, it stores the error
+// Authenticate returns in *unavailable.
+func (v *JWT[T, PT]) keyfunc(ctx context.Context, unavailable *error) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		alg := t.Method.Alg()
 		if !slices.Contains(v.methods, alg) {
@@ -357,6 +755,9 @@ func (v *JWT[T, PT]) keyfunc(ctx context.Context) jwt.Keyfunc {
 			}
 			k, err := v.keyFunc(ctx, kid, alg)
 			if err != nil {
+				if !errors.Is(err, ErrUnknownKey) {
+					*unavailable = fmt.Errorf("%w: KeyFunc: %w", ErrAuthUnavailable, err)
+				}
 				return nil, err
 			}
 			key = k

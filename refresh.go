@@ -64,7 +64,7 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 	defer cancel()
 	p, err := auth.Authenticate(ctx, req.Token)
 	if err != nil {
-		return nil, tokenRefusal(err)
+		return nil, c.gw.authFailure(err)
 	}
 	if p == nil || p.Subject == "" {
 		return nil, errInvalidToken
