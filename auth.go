@@ -1,24 +1,19 @@
 package wsgate
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -366,10 +361,13 @@ func NewJWT[T any, PT interface {
 // "sub" claim, Expires the "exp" claim plus the leeway (zero without exp),
 // Claims the decoded *T and RawClaims the claims JSON exactly as signed.
 //
-// A token over the size limit is refused before it is parsed. Claims are
-// checked only once the signature is verified, so "token expired" and "token
-// not valid yet" are said only of genuine tokens whose sole fault is their
-// time window; every other failure is "invalid token".
+// A token over the size limit is refused before it is parsed, and one whose
+// JSON is ambiguous or not conforming (see JWT) before its signature is
+// checked. Claims are checked only once the signature is verified, so
+// "token expired" and "token not valid yet" are said only of genuine tokens
+// whose sole fault is their time window; every other refusal is "invalid
+// token". A KeyFunc that fails with another error than ErrUnknownKey is no
+// refusal: the error returned then wraps ErrAuthUnavailable.
 func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > v.maxSize {
 		return nil, tokenError(msgTokenTooLarge,
@@ -413,9 +411,6 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 var (
 	errTokenSegments  = fmt.Errorf("%w: not three segments", jwt.ErrTokenMalformed)
 	errCritHeader     = fmt.Errorf("%w: crit header: no JWS extension is supported", jwt.ErrTokenUnverifiable)
-	errNotJSONObject  = fmt.Errorf("%w: not a JSON object", jwt.ErrTokenMalformed)
-	errDuplicateName  = fmt.Errorf("%w: a name appears twice in one JSON object", jwt.ErrTokenMalformed)
-	errNameCase       = fmt.Errorf("%w: a name differs only in case from a known claim", jwt.ErrTokenMalformed)
 	errNumericDate    = fmt.Errorf("%w: not a JSON number", jwt.ErrTokenInvalidClaims)
 	errNumericDateOut = fmt.Errorf("%w: outside the years 1970 to 9999", jwt.ErrTokenInvalidClaims)
 )
@@ -459,271 +454,32 @@ func (v *JWT[T, PT]) inspect(token string) ([]byte, error) {
 // extension it does not understand, and a "crit" that is empty or not a
 // list of names is malformed: JWT understands no extension, so any "crit"
 // is one or the other.
-func checkHeaderMember(name string, _ json.Token) error {
+func checkHeaderMember(name string, _ jsonValue) error {
 	if name == "crit" {
 		return errCritHeader
 	}
 	return nil
 }
 
-// checkClaim checks the value of the top-level claim name, whose first JSON
-// token is first: exp, nbf and iat must be NumericDates that golang-jwt
-// converts without overflow and whose time (plus the leeway, for exp) RFC
-// 3339 can write.
-func (v *JWT[T, PT]) checkClaim(name string, first json.Token) error {
+// checkClaim checks the value of the top-level claim name: exp, nbf and
+// iat must be NumericDates that golang-jwt converts without overflow and
+// whose time (plus the leeway, for exp) RFC 3339 can write.
+func (v *JWT[T, PT]) checkClaim(name string, value jsonValue) error {
 	switch name {
 	case "exp", "nbf", "iat":
 	default:
 		return nil
 	}
-	n, ok := first.(json.Number)
-	if !ok {
+	if !value.isNumber() {
 		return fmt.Errorf("%s: %w", name, errNumericDate)
 	}
-	secs, err := strconv.ParseFloat(string(n), 64)
+	secs, err := strconv.ParseFloat(value.text, 64)
 	limit := float64(maxNumericDate)
 	if name == "exp" {
 		limit -= v.leeway.Seconds()
 	}
 	if err != nil || secs < 0 || secs > limit {
 		return fmt.Errorf("%s: %w", name, errNumericDateOut)
-	}
-	return nil
-}
-
-// jsonShape is what encoding/json decodes a JSON value into, as far as the
-// names of objects go: the fields of a struct, or the shape of the
-// elements of a slice, array or map. A nil *jsonShape is a value whose
-// names are not checked beyond duplicates (any, a type with its own
-// UnmarshalJSON, a scalar).
-type jsonShape struct {
-	fields map[string]*jsonShape // a struct's JSON names, exactly as spelt
-	folded map[string]bool       // foldName of every name in fields
-	elem   *jsonShape            // a slice's, array's or map's elements
-}
-
-// child returns the shape of the value of the member name of an object of
-// shape s.
-func (s *jsonShape) child(name string) *jsonShape {
-	if s == nil {
-		return nil
-	}
-	if c, ok := s.fields[name]; ok {
-		return c
-	}
-	return s.elem
-}
-
-// registeredClaims are RFC 7519's registered claim names; their spelling is
-// checked whatever T holds.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
-
-// claimsShape returns the shape of the claims type t, with the registered
-// claim names among its top-level names.
-func claimsShape(t reflect.Type) *jsonShape {
-	s := shapeOf(t, map[reflect.Type]*jsonShape{})
-	if s == nil || s.fields == nil {
-		s = &jsonShape{elem: s.elemOrNil()}
-	}
-	for _, name := range registeredClaims {
-		s.addField(name, s.child(name))
-	}
-	return s
-}
-
-func (s *jsonShape) elemOrNil() *jsonShape {
-	if s == nil {
-		return nil
-	}
-	return s.elem
-}
-
-// addField records name unless the shape has it already.
-func (s *jsonShape) addField(name string, c *jsonShape) {
-	if s.fields == nil {
-		s.fields, s.folded = map[string]*jsonShape{}, map[string]bool{}
-	}
-	if _, ok := s.fields[name]; !ok {
-		s.fields[name] = c
-		s.folded[foldName(name)] = true
-	}
-}
-
-var (
-	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-)
-
-// shapeOf returns the shape encoding/json gives t, following its rules for
-// field names: the tag's name, or the field's; "-" skipped; unexported
-// fields skipped; untagged embedded structs flattened.
-func shapeOf(t reflect.Type, seen map[reflect.Type]*jsonShape) *jsonShape {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshalerType) || pt.Implements(textUnmarshalerType) {
-		return nil
-	}
-	if s, ok := seen[t]; ok {
-		return s
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		s := &jsonShape{}
-		seen[t] = s // before the fields, for recursive types
-		addStructFields(s, t, seen, map[reflect.Type]bool{})
-		return s
-	case reflect.Slice, reflect.Array, reflect.Map:
-		if elem := shapeOf(t.Elem(), seen); elem != nil {
-			return &jsonShape{elem: elem}
-		}
-	}
-	return nil
-}
-
-func addStructFields(s *jsonShape, t reflect.Type, seen map[reflect.Type]*jsonShape, flattening map[reflect.Type]bool) {
-	if flattening[t] {
-		return
-	}
-	flattening[t] = true
-	defer delete(flattening, t)
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		ft := sf.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		if sf.Anonymous {
-			if !sf.IsExported() && ft.Kind() != reflect.Struct {
-				continue
-			}
-		} else if !sf.IsExported() {
-			continue
-		}
-		tag := sf.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if !validJSONTagName(name) {
-			name = ""
-		}
-		if name == "" && sf.Anonymous && ft.Kind() == reflect.Struct {
-			addStructFields(s, ft, seen, flattening)
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		s.addField(name, shapeOf(sf.Type, seen))
-	}
-}
-
-// validJSONTagName reports whether encoding/json uses name from a tag.
-func validJSONTagName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range name {
-		switch {
-		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
-		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
-			return false
-		}
-	}
-	return true
-}
-
-// foldName maps name to a key shared by exactly the names strings.EqualFold
-// calls equal, the same classes encoding/json uses to match names to
-// fields: every rune becomes the smallest rune of its case-folding orbit.
-func foldName(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	for _, r := range name {
-		min := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < min {
-				min = f
-			}
-		}
-		b.WriteRune(min)
-	}
-	return b.String()
-}
-
-// checkJSONObject reads data as exactly one JSON object and refuses a name
-// present twice in any object within it, and a name that differs from a
-// field of the object's shape only in case. For each member of the
-// top-level object it calls top, if not nil, with the member's name and the
-// first token of its value. The walk keeps its own stack, so no input makes
-// it recurse.
-func checkJSONObject(data []byte, shape *jsonShape, top func(name string, first json.Token) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return errNotJSONObject
-	}
-	type frame struct {
-		object   bool
-		shape    *jsonShape
-		names    map[string]bool
-		name     string // the member whose value comes next
-		wantName bool
-	}
-	stack := []frame{{object: true, shape: shape, wantName: true}}
-	for len(stack) > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err)
-		}
-		f := &stack[len(stack)-1]
-		if f.object && f.wantName {
-			if tok == json.Delim('}') {
-				stack = stack[:len(stack)-1]
-				continue
-			}
-			name, _ := tok.(string) // the decoder yields names as strings
-			if f.names[name] {
-				return fmt.Errorf("%w: %.64q", errDuplicateName, name)
-			}
-			if f.names == nil {
-				f.names = map[string]bool{}
-			}
-			f.names[name] = true
-			if f.shape != nil && f.shape.fields != nil {
-				if _, exact := f.shape.fields[name]; !exact && f.shape.folded[foldName(name)] {
-					return fmt.Errorf("%w: %.64q", errNameCase, name)
-				}
-			}
-			f.name, f.wantName = name, false
-			continue
-		}
-		if !f.object && tok == json.Delim(']') {
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		var child *jsonShape
-		if f.object {
-			if len(stack) == 1 && top != nil {
-				if err := top(f.name, tok); err != nil {
-					return err
-				}
-			}
-			child = f.shape.child(f.name)
-			f.wantName = true
-		} else {
-			child = f.shape.elemOrNil()
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{object: true, shape: child, wantName: true})
-		case json.Delim('['):
-			stack = append(stack, frame{shape: child})
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the object", jwt.ErrTokenMalformed)
 	}
 	return nil
 }
