@@ -32,10 +32,10 @@ var (
 const retryAfterSeconds = "5"
 
 // bodyDrainTime bounds how long net/http may go on reading the body of a
-// request the gateway answered without upgrading, before it closes the
-// connection. A body that has arrived by then is read, so that closing does
-// not reset the connection under the answer; one that has not is never
-// waited for.
+// request after the gateway has answered it without upgrading, before it
+// closes the connection. The answer itself never waits for the body; what
+// of it has arrived meanwhile is read so that closing does not reset the
+// connection under the answer.
 const bodyDrainTime = time.Second
 
 // ignoreBody makes sure the answer to r does not wait for a request body:
