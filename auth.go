@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,13 +25,24 @@ import (
 // client refreshes its token in band. An implementation must be safe for
 // concurrent use.
 //
-// Authenticate returns an error for a bad token. The message and code of an
-// *Error reach the client (with HTTP 401 during the handshake, whatever its
-// Status); any other error reaches it as "invalid token" and is only logged.
-// Either way the message must leak nothing about the token or the keys. A
-// token it accepts must yield a principal with a non-empty Subject: per-subject
-// limits and $refresh key on it, and the gateway refuses a principal without
-// one.
+// Authenticate tells a bad token from its own failure by the error's type:
+//
+//   - An *Error (or an error wrapping one) refuses the token: its message
+//     and code reach the client, with HTTP 401 during the handshake
+//     whatever its Status, and a client should drop or renew the token.
+//     The message must leak nothing about the token or the keys.
+//   - Any other error means the authenticator could not decide (its
+//     database or key server is down): the client is answered 503
+//     "authentication unavailable" with Retry-After during the handshake,
+//     and UNAVAILABLE to a $refresh, so that it retries later instead of
+//     concluding that its token is bad. The error is logged at Error level
+//     and its text never reaches the client. An error wrapping
+//     ErrAuthUnavailable is such a failure even if it also wraps an *Error.
+//
+// A token it accepts must yield a principal with a non-empty Subject:
+// per-subject limits and $refresh key on it, and the gateway refuses a
+// principal without one (and one whose Expires lies past year 9999, which
+// cannot be written as an RFC 3339 time).
 //
 // Authenticate should honour ctx. The handshake is answered 503 at
 // ConnectTimeout whatever it does, but an implementation that ignores ctx
@@ -38,6 +51,21 @@ import (
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*Principal, error)
 }
+
+// ErrAuthUnavailable is wrapped by the error an Authenticator returns when
+// it could not verify a token for a reason that is not the token's fault:
+// JWT's KeyFunc failed to fetch keys, say. The gateway answers such an error
+// 503 "authentication unavailable" (UNAVAILABLE after the upgrade), never
+// 401, so that clients retry rather than discard a good token. A custom
+// Authenticator may wrap it, though any error that is not an *Error is
+// treated the same way.
+var ErrAuthUnavailable = errors.New("wsgate: authentication unavailable")
+
+// ErrUnknownKey is what JWTOptions.KeyFunc returns, or wraps, when it has no
+// key for the token's kid and alg: the token is refused with 401 "invalid
+// token". Any other error from KeyFunc means the keys could not be had at
+// all, and the verifier returns an error wrapping ErrAuthUnavailable.
+var ErrUnknownKey = errors.New("wsgate: no key for the token's kid")
 
 // AuthenticatorFunc adapts an ordinary function to an Authenticator, the way
 // http.HandlerFunc adapts one to an http.Handler.
@@ -113,8 +141,17 @@ type JWTOptions struct {
 	// Authenticate, the token's "kid" header ("" when absent) and its alg.
 	// kid comes from an unverified token: treat it as untrusted input, a
 	// lookup key and nothing more. The returned key is checked as Key is
-	// (its type must fit alg); a wrong key type or an error refuses the
-	// token as "invalid token", and the error is kept for logs only.
+	// (its type must fit alg); a key of the wrong type refuses the token as
+	// "invalid token".
+	//
+	// Its error says whose fault a failure is. When there is no key for kid
+	// and alg, KeyFunc returns ErrUnknownKey, or an error wrapping it: the
+	// token is refused with 401 "invalid token". Any other error means the
+	// keys could not be looked up (a key server that is down, a timeout):
+	// Authenticate then returns an error wrapping ErrAuthUnavailable and
+	// KeyFunc's error, and the gateway answers 503 with Retry-After rather
+	// than telling the client its token is bad. Either way KeyFunc's error
+	// is kept for logs and never reaches the client.
 	KeyFunc func(ctx context.Context, kid, alg string) (any, error)
 
 	// Issuer is the required "iss" claim. It must be set unless
@@ -164,9 +201,41 @@ type JWTOptions struct {
 // a non-empty "sub" claim, because per-subject limits and token refreshes
 // key on it.
 //
-// Every failure is an *Error with Status 401, Code CodeUnauthorized and one
-// of the messages "token too large", "token expired", "token not valid yet"
-// or "invalid token"; its Err holds golang-jwt's error, for logs.
+// Claim names match exactly. encoding/json, which decodes the claims into
+// T, matches a JSON name to a struct field without regard to case and keeps
+// the last of duplicate names, so {"sub":"alice","SUB":"bob"} would decode
+// as bob while any other reader of the token sees alice. Before that
+// decoding, JWT therefore refuses as "invalid token":
+//
+//   - a name present twice in one object, at any depth, in the claims or
+//     in the header;
+//   - a name that differs only in case (Unicode case folding, as
+//     encoding/json applies it) from a registered claim name (iss, sub,
+//     aud, exp, nbf, iat, jti) or from the JSON name of a field of T,
+//     including the fields of T's nested structs. Such a member is refused
+//     rather than ignored, since some other component would read it.
+//
+// Names that match nothing in T, in any case, are left alone: T ignores
+// them and Principal.Claim reads names exactly.
+//
+// The token must also conform to RFC 7515 and RFC 7519 where golang-jwt is
+// lenient, or the token is "invalid token":
+//
+//   - a "crit" header is refused: JWT implements no JWS extension, so every
+//     extension a token marks critical is one it does not understand (and
+//     an empty or malformed "crit" is malformed);
+//   - exp, nbf and iat must be JSON numbers (a NumericDate; golang-jwt
+//     would accept "exp":"1796150000") between 0 and the end of year 9999,
+//     and exp plus Leeway must not pass the end of year 9999: larger values
+//     overflow golang-jwt's conversion, and an expiry that cannot be
+//     written as an RFC 3339 time could not be acknowledged to a $refresh.
+//
+// Every refusal of the token is an *Error with Status 401, Code
+// CodeUnauthorized and one of the messages "token too large", "token
+// expired", "token not valid yet" or "invalid token"; its Err holds the
+// cause, for logs. The one failure that is not the token's fault, a KeyFunc
+// that could not fetch keys, is an error wrapping ErrAuthUnavailable
+// instead (see JWTOptions.KeyFunc).
 //
 // A JWT is safe for concurrent use.
 type JWT[T any, PT interface {
@@ -179,6 +248,8 @@ type JWT[T any, PT interface {
 	parser  *jwt.Parser
 	leeway  time.Duration
 	maxSize int
+	// claims describes the JSON names T decodes, for the exact-name check.
+	claims *jsonShape
 }
 
 // NewJWT checks opts and returns a verifier for tokens whose claims decode
@@ -282,6 +353,7 @@ func NewJWT[T any, PT interface {
 		parser:  jwt.NewParser(popts...),
 		leeway:  leeway,
 		maxSize: maxSize,
+		claims:  claimsShape(reflect.TypeFor[T]()),
 	}, nil
 }
 
@@ -289,17 +361,28 @@ func NewJWT[T any, PT interface {
 // "sub" claim, Expires the "exp" claim plus the leeway (zero without exp),
 // Claims the decoded *T and RawClaims the claims JSON exactly as signed.
 //
-// A token over the size limit is refused before it is parsed. Claims are
-// checked only once the signature is verified, so "token expired" and "token
-// not valid yet" are said only of genuine tokens whose sole fault is their
-// time window; every other failure is "invalid token".
+// A token over the size limit is refused before it is parsed, and one whose
+// JSON is ambiguous or not conforming (see JWT) before its signature is
+// checked. Claims are checked only once the signature is verified, so
+// "token expired" and "token not valid yet" are said only of genuine tokens
+// whose sole fault is their time window; every other refusal is "invalid
+// token". A KeyFunc that fails with another error than ErrUnknownKey is no
+// refusal: the error returned then wraps ErrAuthUnavailable.
 func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > v.maxSize {
 		return nil, tokenError(msgTokenTooLarge,
 			fmt.Errorf("wsgate: token of %d bytes is over the %d-byte limit", len(token), v.maxSize))
 	}
+	raw, err := v.inspect(token)
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, err)
+	}
 	claims := PT(new(T))
-	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx))
+	var unavailable error
+	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx, &unavailable))
+	if unavailable != nil {
+		return nil, unavailable
+	}
 	if err != nil {
 		return nil, classifyTokenError(err)
 	}
@@ -321,21 +404,92 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 	if exp != nil {
 		expires = exp.Add(v.leeway)
 	}
-	// The parser accepted exactly three segments, so the payload is the
-	// second; decoding it again gives the JSON that was signed.
-	_, rest, _ := strings.Cut(token, ".")
-	payload, _, _ := strings.Cut(rest, ".")
+	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+}
+
+// Causes of refusals found by inspect, kept for logs.
+var (
+	errTokenSegments  = fmt.Errorf("%w: not three segments", jwt.ErrTokenMalformed)
+	errCritHeader     = fmt.Errorf("%w: crit header: no JWS extension is supported", jwt.ErrTokenUnverifiable)
+	errNumericDate    = fmt.Errorf("%w: not a JSON number", jwt.ErrTokenInvalidClaims)
+	errNumericDateOut = fmt.Errorf("%w: outside the years 1970 to 9999", jwt.ErrTokenInvalidClaims)
+)
+
+// maxNumericDate is 9999-12-31T23:59:59Z in seconds since the epoch: the
+// last second RFC 3339 can write.
+const maxNumericDate = 253402300799
+
+// inspect checks what golang-jwt does not before it decodes the token, and
+// returns the claims JSON exactly as signed. It decodes the header and the
+// claims the way the parser will (strict base64url) and walks their JSON:
+// no duplicate names, no "crit" header, no claim name that differs only in
+// case from a name T decodes, and exp, nbf and iat JSON numbers within
+// range. All of it is refused alike, before the signature is checked, as
+// "invalid token"; the work is bounded by the token size limit.
+func (v *JWT[T, PT]) inspect(token string) ([]byte, error) {
+	header, rest, ok := strings.Cut(token, ".")
+	payload, sig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(sig, ".") {
+		return nil, errTokenSegments
+	}
+	hb, err := v.parser.DecodeSegment(header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %w", jwt.ErrTokenMalformed, err)
+	}
+	if err := checkJSONObject(hb, nil, checkHeaderMember); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
 	raw, err := v.parser.DecodeSegment(payload)
 	if err != nil {
-		return nil, tokenError(msgTokenInvalid, err)
+		return nil, fmt.Errorf("%w: claims: %w", jwt.ErrTokenMalformed, err)
 	}
-	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+	if err := checkJSONObject(raw, v.claims, v.checkClaim); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	return raw, nil
+}
+
+// checkHeaderMember refuses a "crit" header parameter (RFC 7515, section
+// 4.1.11). A recipient must refuse a token that marks as critical an
+// extension it does not understand, and a "crit" that is empty or not a
+// list of names is malformed: JWT understands no extension, so any "crit"
+// is one or the other.
+func checkHeaderMember(name string, _ jsonValue) error {
+	if name == "crit" {
+		return errCritHeader
+	}
+	return nil
+}
+
+// checkClaim checks the value of the top-level claim name: exp, nbf and
+// iat must be NumericDates that golang-jwt converts without overflow and
+// whose time (plus the leeway, for exp) RFC 3339 can write.
+func (v *JWT[T, PT]) checkClaim(name string, value jsonValue) error {
+	switch name {
+	case "exp", "nbf", "iat":
+	default:
+		return nil
+	}
+	if !value.isNumber() {
+		return fmt.Errorf("%s: %w", name, errNumericDate)
+	}
+	secs, err := strconv.ParseFloat(value.text, 64)
+	limit := float64(maxNumericDate)
+	if name == "exp" {
+		limit -= v.leeway.Seconds()
+	}
+	if err != nil || secs < 0 || secs > limit {
+		return fmt.Errorf("%s: %w", name, errNumericDateOut)
+	}
+	return nil
 }
 
 // keyfunc returns the key function handed to golang-jwt. It runs after the
 // alg has been checked against the allowed list and before the signature is
-// verified, so everything it reads from the token is untrusted.
-func (v *JWT[T, PT]) keyfunc(ctx context.Context) jwt.Keyfunc {
+// verified, so everything it reads from the token is untrusted. When
+// KeyFunc fails for another reason than ErrUnknownKey, it stores the error
+// Authenticate returns in *unavailable.
+func (v *JWT[T, PT]) keyfunc(ctx context.Context, unavailable *error) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		alg := t.Method.Alg()
 		if !slices.Contains(v.methods, alg) {
@@ -357,6 +511,9 @@ func (v *JWT[T, PT]) keyfunc(ctx context.Context) jwt.Keyfunc {
 			}
 			k, err := v.keyFunc(ctx, kid, alg)
 			if err != nil {
+				if !errors.Is(err, ErrUnknownKey) {
+					*unavailable = fmt.Errorf("%w: KeyFunc: %w", ErrAuthUnavailable, err)
+				}
 				return nil, err
 			}
 			key = k

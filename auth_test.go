@@ -298,7 +298,9 @@ type authCtxKey struct{}
 func TestJWTKeyFuncRotation(t *testing.T) {
 	t.Parallel()
 	keys := map[string][]byte{"a": newAuthHMACKey(t), "b": newAuthHMACKey(t)}
-	errUnknownKid := errors.New("unknown kid")
+	// "No such key" is said with ErrUnknownKey; any other error is an
+	// outage (TestJWTKeyFuncUnavailable).
+	errUnknownKid := fmt.Errorf("kid not in the key set: %w", wsgate.ErrUnknownKey)
 	var mu sync.Mutex
 	var calls []string
 	v := newTestJWT(t, jwtOpts([]string{"HS256"}, nil, func(o *wsgate.JWTOptions) {
@@ -331,8 +333,11 @@ func TestJWTKeyFuncRotation(t *testing.T) {
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, keys["a"], want, map[string]any{"kid": "b"}), "invalid token")
 	// An unknown kid: KeyFunc's error is kept for logs, never shown.
 	e := mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, newAuthHMACKey(t), want, map[string]any{"kid": "c"}), "invalid token")
-	if !errors.Is(e, errUnknownKid) {
+	if !errors.Is(e, errUnknownKid) || !errors.Is(e, wsgate.ErrUnknownKey) {
 		t.Errorf("Err = %v, want it to wrap KeyFunc's error", e.Err)
+	}
+	if errors.Is(e, wsgate.ErrAuthUnavailable) {
+		t.Errorf("an unknown key is reported as an outage: %v", e.Err)
 	}
 	// No kid at all: KeyFunc sees "" and refuses.
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, keys["a"], want, nil), "invalid token")
@@ -373,7 +378,7 @@ func TestJWTKeyFuncKeyTypeChecked(t *testing.T) {
 			case "set":
 				return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{hmacKey}}, nil
 			}
-			return nil, errors.New("unknown kid")
+			return nil, wsgate.ErrUnknownKey
 		}
 	}))
 	want := goodAuthClaims()

@@ -104,6 +104,7 @@ func New(opts Options) (*Gateway, error) {
 // JSON body {"status":"error","message":…,"code":…}, answered before any
 // upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
 	origin, err := g.checkOrigin(r)
 	if err != nil {
 		writeRefusal(w, err)

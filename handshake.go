@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Refusals of the handshake. Each is an *Error whose Status is the HTTP
@@ -20,6 +21,7 @@ var (
 	errMissingToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing token"}
 	errInvalidToken     = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "invalid token"}
 	errDuplicateToken   = &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "ambiguous token"}
+	errAuthUnavailable  = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "authentication unavailable"}
 	errShuttingDown     = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "shutting down"}
 	errHandshakeTimeout = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "handshake timed out"}
 	errBadHandshake     = &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "bad WebSocket handshake"}
@@ -28,6 +30,33 @@ var (
 
 // retryAfterSeconds is sent with every 503 and 429.
 const retryAfterSeconds = "5"
+
+// bodyDrainTime bounds how long net/http may go on reading the body of a
+// request after the gateway has answered it without upgrading, before it
+// closes the connection. The answer itself never waits for the body; what
+// of it has arrived meanwhile is read so that closing does not reset the
+// connection under the answer.
+const bodyDrainTime = time.Second
+
+// ignoreBody makes sure the answer to r does not wait for a request body:
+// the gateway never reads one. By default net/http reads what is left of
+// an unread body before it writes an answer (up to 256 KiB, to keep the
+// connection alive) and again after the handler returns, so a client that
+// announces a body and never sends it would hold the answer and the
+// connection until the server's ReadTimeout, or forever without one. For
+// an HTTP/1 request that carries a body, ignoreBody asks for the
+// connection to be closed after the answer ("Connection: close", which
+// skips the first read) and bounds the second by bodyDrainTime. Requests
+// without a body keep their connection alive; HTTP/2 streams need neither.
+func ignoreBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 || r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	// Not every ResponseWriter supports deadlines (an in-memory test
+	// server, a wrapping middleware): then the first point still holds.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDrainTime))
+}
 
 // checkOrigin applies the origin policy to any request that carries an
 // Origin, before any credential is read. It returns the origin ("" when
@@ -114,30 +143,51 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin stri
 		if ctx.Err() != nil {
 			return nil, errHandshakeTimeout
 		}
-		g.log.Debug("wsgate: token refused", slog.String("source", src.Name), slog.Any("error", err))
-		return nil, tokenRefusal(err)
+		return nil, g.authFailure(err, slog.String("source", src.Name))
 	}
-	if p == nil || p.Subject == "" {
-		// Per-subject limits and $refresh key on the subject: a principal
-		// without one would share a single bucket with every other.
-		g.log.Error("wsgate: authenticator returned no principal or an empty Subject", slog.String("source", src.Name))
+	if fault := principalFault(p); fault != "" {
+		g.log.Error("wsgate: authenticator returned an unusable principal",
+			slog.String("fault", fault), slog.String("source", src.Name))
 		return nil, errInvalidToken
 	}
 	return p, nil
 }
 
-// tokenRefusal is the answer to a token the authenticator refused: its
-// *Error's message and code with status 401, or "invalid token" for any
-// other error.
-func tokenRefusal(err error) *Error {
+// authFailure is the answer to an error from the Authenticator, at the
+// handshake and for a $refresh, and logs it. An error that wraps
+// ErrAuthUnavailable, or is not an *Error, is the authenticator's own
+// failure (a key server or database that is down): 503 "authentication
+// unavailable", logged at Error level, so that the client retries instead
+// of concluding its token is bad. An *Error refuses the token: its message
+// and code with status 401, logged at Debug level.
+func (g *Gateway) authFailure(err error, attrs ...any) *Error {
 	e, ok := asError(err)
-	if !ok {
-		return errInvalidToken
+	if !ok || errors.Is(err, ErrAuthUnavailable) {
+		g.log.Error("wsgate: authenticator unavailable", append(attrs, slog.Any("error", err))...)
+		return errAuthUnavailable
 	}
+	g.log.Debug("wsgate: token refused", append(attrs, slog.Any("error", err))...)
 	if e.Status == http.StatusUnauthorized {
 		return e
 	}
 	return &Error{Status: http.StatusUnauthorized, Code: cmp.Or(e.Code, CodeUnauthorized), Message: e.Message, Data: e.Data, Err: e}
+}
+
+// principalFault says why the gateway cannot use p, a principal an
+// Authenticator returned without error, or "" when it can. Per-subject
+// limits and $refresh key on the subject, so a principal without one would
+// share a single bucket with every other; and an expiry past year 9999
+// cannot be written as an RFC 3339 time, which the $refresh answer is.
+func principalFault(p *Principal) string {
+	switch {
+	case p == nil:
+		return "no principal"
+	case p.Subject == "":
+		return "empty Subject"
+	case p.Expires.Year() > 9999:
+		return "Expires past year 9999"
+	}
+	return ""
 }
 
 // findToken tries the token sources in order; the first that finds
@@ -188,7 +238,9 @@ func isUpgradeRequest(r *http.Request) bool {
 // a plain-text answer, so that the client gets our JSON instead.
 func checkUpgradeRequest(r *http.Request) error {
 	keys := r.Header.Values("Sec-WebSocket-Key")
-	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) ||
+	// A handshake has no body (RFC 6455, section 4.1): bytes after the
+	// headers would be read as WebSocket frames.
+	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) || r.ContentLength != 0 ||
 		r.Header.Get("Sec-WebSocket-Version") != "13" || len(keys) != 1 {
 		return errBadHandshake
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -870,8 +871,10 @@ func TestHandshakeAllowAnonymous(t *testing.T) {
 
 // TestHandshakeAuthenticatorErrors: an *Error from a custom authenticator
 // reaches the client with its message and code (as a 401, whatever its
-// Status); any other error, and a principal without a subject, is
-// "invalid token" and nothing more.
+// Status); a principal without a subject is "invalid token" and nothing
+// more. Any other error is the authenticator's own failure, not the
+// token's: 503 "authentication unavailable"
+// (TestHandshakeAuthenticatorUnavailable).
 func TestHandshakeAuthenticatorErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -882,7 +885,7 @@ func TestHandshakeAuthenticatorErrors(t *testing.T) {
 	}{
 		{"gateway error", nil, wsgate.NewError("REVOKED", "session revoked"), "session revoked", "REVOKED"},
 		{"gateway error with a status", nil, &wsgate.Error{Status: http.StatusForbidden, Message: "banned"}, "banned", wsgate.CodeUnauthorized},
-		{"other error", nil, errors.New("db at 10.0.0.7 is down"), "invalid token", wsgate.CodeUnauthorized},
+		{"wrapped gateway error", nil, fmt.Errorf("session store: %w", wsgate.NewError("REVOKED", "session revoked")), "session revoked", "REVOKED"},
 		{"empty subject", &wsgate.Principal{}, nil, "invalid token", wsgate.CodeUnauthorized},
 		{"no principal", nil, nil, "invalid token", wsgate.CodeUnauthorized},
 	} {

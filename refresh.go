@@ -81,7 +81,7 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 		return nil, errInternal
 	}
 	if err != nil {
-		return nil, tokenRefusal(err)
+		return nil, c.gw.authFailure(err)
 	}
 	if err := checkPrincipal(p); err != nil {
 		c.gw.log.Error("wsgate: authenticator returned an unusable principal during $refresh", slog.String("conn", c.id), slog.Any("error", err))
