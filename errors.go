@@ -78,7 +78,7 @@ const (
 	CodeRateLimited        = "RATE_LIMITED"         // too many events in too short a time
 	CodeInternal           = "INTERNAL"             // any error that is not an *Error
 	CodeOriginNotAllowed   = "ORIGIN_NOT_ALLOWED"   // the handshake's Origin is refused or missing (403)
-	CodeUnavailable        = "UNAVAILABLE"          // shutting down, over a limit, or a handshake that timed out
+	CodeUnavailable        = "UNAVAILABLE"          // shutting down, over a limit, a handshake that timed out, or authentication unavailable (503)
 	CodeTooManyConnections = "TOO_MANY_CONNECTIONS" // over MaxConnectionsPerSubject (429)
 	CodeUpgradeRequired    = "UPGRADE_REQUIRED"     // a plain HTTP request to the gateway (426)
 )

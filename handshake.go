@@ -184,8 +184,8 @@ func principalFault(p *Principal) string {
 		return "no principal"
 	case p.Subject == "":
 		return "empty Subject"
-	case p.Expires.Year() > 9999:
-		return "Expires past year 9999"
+	case p.Expires.Year() > 9999 || p.Expires.Year() < 0:
+		return "Expires outside years 0 to 9999"
 	}
 	return ""
 }

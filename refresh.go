@@ -24,6 +24,7 @@ var (
 	errRefreshBadData       = &Error{Code: CodeInvalidData, Message: "refresh needs data {\"token\": string}"}
 	errRefreshAnonymous     = &Error{Code: CodeUnauthorized, Message: "refresh needs an authenticated connection"}
 	errRefreshSubject       = &Error{Code: CodeForbidden, Message: "token is for another subject"}
+	errRefreshAborted       = &Error{Code: CodeUnavailable, Message: "connection closed"}
 )
 
 type refreshRequest struct {
@@ -80,11 +81,17 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 		c.gw.log.Error("wsgate: authenticator panicked during $refresh", slog.String("conn", c.id), slog.Any("error", err))
 		return nil, errInternal
 	}
-	if err != nil {
-		return nil, c.gw.authFailure(err)
+	if err != nil && c.ctx.Err() != nil {
+		// The connection ended while the authenticator ran: nothing to
+		// answer, and nothing wrong with the authenticator.
+		return nil, errRefreshAborted
 	}
-	if err := checkPrincipal(p); err != nil {
-		c.gw.log.Error("wsgate: authenticator returned an unusable principal during $refresh", slog.String("conn", c.id), slog.Any("error", err))
+	if err != nil {
+		return nil, c.gw.authFailure(err, slog.String("conn", c.id))
+	}
+	if fault := principalFault(p); fault != "" {
+		c.gw.log.Error("wsgate: authenticator returned an unusable principal during $refresh",
+			slog.String("conn", c.id), slog.String("fault", fault))
 		return nil, errInvalidToken
 	}
 	if p.Subject != old.Subject {
@@ -99,21 +106,4 @@ func (c *Conn) refresh(data []byte) (*refreshAck, *Error) {
 		ack.Expires = &p.Expires
 	}
 	return ack, nil
-}
-
-// checkPrincipal reports why an authenticator's principal cannot be used: a
-// nil principal, an empty Subject (per-subject limits and $refresh key on
-// it), or an expiry that RFC 3339 cannot write (past year 9999, or before
-// year 0), which no answer could carry. Such a principal is an
-// authenticator's bug, refused as an invalid token.
-func checkPrincipal(p *Principal) error {
-	switch {
-	case p == nil:
-		return errors.New("no principal")
-	case p.Subject == "":
-		return errors.New("empty Subject")
-	case !p.Expires.IsZero() && (p.Expires.Year() > 9999 || p.Expires.Year() < 0):
-		return errors.New("Expires outside years 0-9999")
-	}
-	return nil
 }
