@@ -1,0 +1,56 @@
+// Package redisbroker is a wsgate.Broker on Redis streams: it carries a
+// gateway's room, subject and everyone emits and disconnects to the other
+// gateway processes of a deployment, and loses nothing it accepted.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	b, err := redisbroker.New(rdb, redisbroker.Options{Prefix: "chat"})
+//	if err != nil { … }
+//	defer b.Close()
+//	gw, err := wsgate.New(wsgate.Options{Broker: b, …})
+//
+// # Key layout
+//
+// A Broker uses exactly one Redis key, the stream "<Prefix>:fanout"
+// (Prefix defaults to "wsgate"), so several applications share one Redis
+// by choosing different prefixes. Every process of one application uses the
+// same prefix. The key belongs to the Broker: nothing else may write to it.
+//
+// # How it works
+//
+// Publish encodes the message (compact JSON, plus the publisher's random
+// id and a per-publisher sequence number), appends it to an in-memory
+// queue and returns; one goroutine sends the queue in order with XADD,
+// batches in MULTI/EXEC, trimming the stream with MAXLEN ~ Options.MaxLen.
+// Entry ids are "0-<n>": Redis numbers the entries 1, 2, 3… itself, so a
+// reader knows exactly how many entries it missed when the stream was
+// trimmed past its position.
+//
+// One reader per process (not one per room) follows the stream with
+// XREAD BLOCK from the last id it read, skips its own publications and
+// duplicates (a batch whose reply was lost is sent again; the sequence
+// numbers tell the copies apart), and hands every other message to the
+// gateway, in each publisher's order.
+//
+// # What it guarantees, and what it reports
+//
+//   - A process whose link to Redis drops catches up, when the link is back,
+//     on everything the others published meanwhile, as long as the stream
+//     still holds it: at least Options.MaxLen entries (all processes
+//     together) are kept. An entry trimmed before this process read it is
+//     reported: a log line, Stats.Gaps and Stats.Missed, and
+//     Options.OnGap.
+//   - A process that cannot reach Redis keeps its own publications, up to
+//     Options.BufferSize of them, and sends them in order when Redis is back;
+//     Publish returns nil meanwhile. A full buffer makes Publish fail with
+//     ErrBufferFull (logged, and counted in Stats.Refused). Close waits up to
+//     Options.CloseTimeout for the buffer to drain and reports what it had to
+//     drop.
+//   - A Redis that restarts with its data (AOF or RDB persistence) changes
+//     nothing: every message is delivered once. A Redis that lost its data
+//     (or a deleted key) is noticed when the reader reconnects or idles, the
+//     reader starts again from the new stream's beginning, and the reset is
+//     reported like a gap (Gap.Reset): what the old stream held unread is
+//     gone.
+//
+// Redis 7.0 or later is required (ids of the form "0-*").
+package redisbroker
