@@ -90,6 +90,8 @@ type Conn struct {
 	revalTimer   *time.Timer
 	writeTimer   *time.Timer
 
+	member membership // rooms and subject index, guarded by gw.hub.mu
+
 	// read loop state, touched only by the session goroutine
 	malformed  int
 	violations int
