@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
@@ -358,4 +361,144 @@ func TestBrokerBadMessagesAreDroppedAndLogged(t *testing.T) {
 		}
 	}
 	limWantOK(t, c.Request("echo", 1))
+}
+
+// rmNopBroker accepts every publication and delivers nothing: the cost of
+// a Broker to the core, without a transport's.
+type rmNopBroker struct{}
+
+func (rmNopBroker) Publish(context.Context, *wsgate.BrokerMessage) error { return nil }
+
+func (rmNopBroker) Subscribe(func(*wsgate.BrokerMessage)) (func(), error) { return func() {}, nil }
+
+// rmBenchRoom is a gateway with n anonymous connections, all in "room",
+// each read by a goroutine that counts the frames it receives.
+type rmBenchRoom struct {
+	gw    *wsgate.Gateway
+	conns []*wsgate.Conn
+	got   atomic.Int64
+	want  atomic.Int64
+	done  chan struct{}
+}
+
+func newRmBenchRoom(b *testing.B, n int, broker wsgate.Broker) *rmBenchRoom {
+	b.Helper()
+	r := &rmBenchRoom{done: make(chan struct{}, 1)}
+	var mu sync.Mutex
+	gw, err := wsgate.New(wsgate.Options{
+		AllowMissingOrigin: true, EventsPerSecond: -1, MaxConnections: -1, Broker: broker,
+		Logger: evQuietLogger(),
+		OnConnect: func(c *wsgate.Conn) {
+			_ = c.Join("room")
+			mu.Lock()
+			r.conns = append(r.conns, c)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.gw = gw
+	srv := wsgatetest.NewServer(b, gw)
+	var readers sync.WaitGroup
+	var clients []*websocket.Conn
+	b.Cleanup(func() {
+		for _, ws := range clients {
+			_ = ws.CloseNow()
+		}
+		readers.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
+	})
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{HTTPClient: srv.HTTPClient()})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, ws)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				_, rd, err := ws.Reader(context.Background())
+				if err != nil {
+					return
+				}
+				if _, err := io.Copy(io.Discard, rd); err != nil {
+					return
+				}
+				if r.got.Add(1) == r.want.Load() {
+					r.done <- struct{}{}
+				}
+			}
+		}()
+	}
+	for gw.RoomSize("room") < n {
+		time.Sleep(time.Millisecond)
+	}
+	return r
+}
+
+// run times emit until every member has read the frame it sent.
+func (r *rmBenchRoom) run(b *testing.B, emit func() error) {
+	n := int64(len(r.conns))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		r.want.Store(r.got.Load() + n)
+		if err := emit(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d frames read after a minute", r.got.Load()-(r.want.Load()-n), n)
+		}
+	}
+}
+
+// BenchmarkRoomEmit is one emit fanned out to a room of 1, 100 and 10 000
+// in-memory connections, timed until every member has read it:
+//
+//	room           gw.To("room").Emit, no Broker (the default)
+//	room+broker    the same with a Broker that accepts every message
+//	everyone       gw.Broadcast to the same connections
+//	conn-by-conn   Conn.Emit on each member: what a server without rooms does
+//
+// The 10 000 members are skipped with -short.
+//
+//	go test -run '^$' -bench RoomEmit -benchmem .
+func BenchmarkRoomEmit(b *testing.B) {
+	payload := rmSay{Room: "room", Text: "a message of an ordinary length for a chat"}
+	for _, n := range []int{1, 100, 10_000} {
+		if n > 100 && testing.Short() {
+			continue
+		}
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			local := newRmBenchRoom(b, n, nil)
+			brokered := newRmBenchRoom(b, n, rmNopBroker{})
+			b.Run("room", func(b *testing.B) {
+				local.run(b, func() error { return local.gw.To("room").Emit("message", payload) })
+			})
+			b.Run("room+broker", func(b *testing.B) {
+				brokered.run(b, func() error { return brokered.gw.To("room").Emit("message", payload) })
+			})
+			b.Run("everyone", func(b *testing.B) {
+				local.run(b, func() error { return local.gw.Broadcast("message", payload) })
+			})
+			b.Run("conn-by-conn", func(b *testing.B) {
+				local.run(b, func() error {
+					for _, c := range local.conns {
+						if err := c.Emit("message", payload); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			})
+		})
+	}
 }

@@ -73,7 +73,7 @@ func (t Target) To(rooms ...string) Target {
 	if err := checkRooms(rooms); err != nil && t.err == nil {
 		t.err = err
 	}
-	t.rooms = append(slices.Clip(t.rooms), rooms...)
+	t.rooms = union(t.rooms, rooms)
 	return t
 }
 
@@ -84,8 +84,18 @@ func (t Target) ToSubject(subjects ...string) Target {
 			t.err = errors.New("wsgate: empty subject: a principal's Subject is never empty")
 		}
 	}
-	t.subjects = append(slices.Clip(t.subjects), subjects...)
+	t.subjects = union(t.subjects, subjects)
 	return t
+}
+
+// union returns a followed by b in a new slice (a Target's own: the
+// caller's may change), never appending into a, which another Target may
+// share.
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	return append(slices.Clip(a), b...)
 }
 
 // Except removes conns from the target, in every process. Nil conns are
@@ -176,6 +186,7 @@ func (t *Target) selection() selection {
 // publish hands the operation to the Broker. An everyone target travels
 // with no rooms and no subjects.
 func (t *Target) publish(m *BrokerMessage) error {
+	// The Target's own slices: the Broker must neither keep nor modify m.
 	if !t.all {
 		m.Rooms, m.Subjects = t.rooms, t.subjects
 	}
