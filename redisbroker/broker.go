@@ -46,10 +46,12 @@ var (
 
 // Options configure a Broker. A zero field means its default.
 type Options struct {
-	// Prefix starts the name of the Broker's one Redis key,
-	// "<Prefix>:fanout". Every process of an application uses the same
-	// prefix; applications sharing a Redis use different ones. Default
-	// "wsgate". At most 256 bytes, no spaces or control characters.
+	// Prefix names the Broker's Redis keys, "{<Prefix>}:fanout" (the
+	// stream) and "{<Prefix>}:epoch" (its generation); the braces keep both
+	// in one Redis Cluster slot. Every process of an application uses the
+	// same prefix; applications sharing a Redis use different ones.
+	// Default "wsgate". At most 256 bytes, no spaces, braces or control
+	// characters.
 	Prefix string
 
 	// MaxLen is the stream's retention, in entries: each XADD trims the
@@ -156,7 +158,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	}
 	b := &Broker{
 		rdb:  rdb,
-		key:  opts.Prefix + ":fanout",
+		key:  "{" + opts.Prefix + "}:fanout",
 		id:   hex.EncodeToString(raw[:]),
 		opts: opts,
 		log:  opts.Logger.With("broker", "redis"),
@@ -191,8 +193,10 @@ func (o *Options) setDefaults() error {
 	if len(o.Prefix) > maxPrefixLen {
 		return fmt.Errorf("redisbroker: Prefix longer than %d bytes", maxPrefixLen)
 	}
-	if strings.IndexFunc(o.Prefix, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar }) >= 0 {
-		return errors.New("redisbroker: Prefix holds a space, a control character or invalid UTF-8")
+	if strings.IndexFunc(o.Prefix, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar || r == '{' || r == '}'
+	}) >= 0 {
+		return errors.New("redisbroker: Prefix holds a space, a brace, a control character or invalid UTF-8")
 	}
 	switch {
 	case o.MaxLen == 0:

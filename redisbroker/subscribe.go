@@ -115,7 +115,7 @@ func (s *subscription) stop() {
 // epochKey names the string that identifies the stream's generation: a
 // random value set by the first reader that finds none. Redis losing its
 // data loses it too, which is how readers tell a new stream from theirs.
-func (b *Broker) epochKey() string { return strings.TrimSuffix(b.key, ":fanout") + ":epoch" }
+func (b *Broker) epochKey() string { return "{" + b.opts.Prefix + "}:epoch" }
 
 // currentEpoch returns the stream's generation, starting a new one when
 // there is none.
@@ -166,14 +166,38 @@ func (s *subscription) run() {
 			}
 			needCheck = false
 		}
-		res, err := b.rdb.XRead(s.ctx, &redis.XReadArgs{
-			Streams: []string{b.key, s.last.String()},
-			Count:   readCount,
-			Block:   blockTime,
-		}).Result()
+		// The stream's generation is read on the same connection, just
+		// before the entries: when the client reconnected (and perhaps
+		// retried on its own) to a Redis that lost its data, the reader
+		// learns it before it takes an entry of the new stream for one of
+		// the old.
+		var epochCmd *redis.StringCmd
+		var readCmd *redis.XStreamSliceCmd
+		_, _ = b.rdb.Pipelined(s.ctx, func(p redis.Pipeliner) error {
+			epochCmd = p.Get(s.ctx, b.epochKey())
+			readCmd = p.XRead(s.ctx, &redis.XReadArgs{
+				Streams: []string{b.key, s.last.String()},
+				Count:   readCount,
+				Block:   blockTime,
+			})
+			return nil
+		})
 		if s.ctx.Err() != nil {
 			return
 		}
+		epoch, err := epochCmd.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			s.fail(err)
+			needCheck = true // the link broke: Redis may have restarted
+			backoff = nextBackoff(backoff)
+			ctxSleep(s.ctx, backoff)
+			continue
+		}
+		if epoch != s.epoch {
+			needCheck = true // a reset: check reports it and rewinds
+			continue
+		}
+		res, err := readCmd.Result()
 		switch {
 		case errors.Is(err, redis.Nil): // nothing new within blockTime
 			s.recovered()
@@ -181,7 +205,7 @@ func (s *subscription) run() {
 			continue
 		case err != nil:
 			s.fail(err)
-			needCheck = true // the link broke: Redis may have restarted
+			needCheck = true
 			backoff = nextBackoff(backoff)
 			ctxSleep(s.ctx, backoff)
 			continue
