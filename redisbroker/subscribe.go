@@ -154,6 +154,7 @@ func (s *subscription) run() {
 	var backoff time.Duration
 	needCheck := false
 	for s.ctx.Err() == nil {
+		s.sweep()
 		if needCheck || s.now().Sub(s.lastCheck) >= checkInterval {
 			if err := s.check(); err != nil {
 				if s.ctx.Err() != nil {
@@ -201,7 +202,6 @@ func (s *subscription) run() {
 		switch {
 		case errors.Is(err, redis.Nil): // nothing new within blockTime
 			s.recovered()
-			s.sweep()
 			continue
 		case err != nil:
 			s.fail(err)

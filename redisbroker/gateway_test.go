@@ -1,0 +1,113 @@
+package redisbroker_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/redisbroker"
+	"github.com/wsgate/wsgate/wsgatetest"
+)
+
+var gatewayKey = []byte("redisbroker-test-key-of-32-bytes!!")
+
+const origin = "https://app.example.com"
+
+type roomMessage struct {
+	Room string `json:"room"`
+	Text string `json:"text"`
+}
+
+// newGateway is one gateway process: its own Broker on its own Redis
+// client, events join (a room) and say (to a room, except the sender).
+func newGateway(t *testing.T, addr string) (*wsgate.Gateway, *wsgatetest.Server) {
+	t.Helper()
+	b := newBroker(t, newClient(t, addr), redisbroker.Options{})
+	v, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{
+		Methods: []string{"HS256"}, Key: gatewayKey, Issuer: "auth", Audience: "app",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := wsgate.New(wsgate.Options{
+		Origins:       []string{origin},
+		Authenticator: v,
+		Guards:        []wsgate.Guard{wsgate.Authenticated},
+		Broker:        b,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
+	})
+	wsgate.On(gw, "join", func(c *wsgate.Context, room string) (string, error) {
+		return room, c.Conn().Join(room)
+	}, nil)
+	wsgate.On(gw, "say", func(c *wsgate.Context, m roomMessage) (bool, error) {
+		return true, gw.To(m.Room).Except(c.Conn()).Emit("message", m)
+	}, nil)
+	return gw, wsgatetest.NewServer(t, gw)
+}
+
+func dialAs(t *testing.T, srv *wsgatetest.Server, subject string) *wsgatetest.Client {
+	tokens := wsgatetest.Signer{Key: gatewayKey, Issuer: "auth", Audience: "app"}
+	return srv.Dial(wsgatetest.DialOptions{
+		Origin:  origin,
+		Cookies: []*http.Cookie{{Name: "access_token", Value: tokens.Token(t, subject, nil)}},
+		Timeout: waitFor,
+	})
+}
+
+// Two gateway processes on one Redis: a room emit, a subject emit and a
+// subject disconnect made on one reach the clients of the other.
+func TestGatewaysShareRoomsThroughRedis(t *testing.T) {
+	redisSrv := startRedis(t, false)
+	gwA, srvA := newGateway(t, redisSrv.Addr())
+	_, srvB := newGateway(t, redisSrv.Addr())
+
+	alice := dialAs(t, srvA, "alice")
+	bob := dialAs(t, srvB, "bob")
+	carol := dialAs(t, srvB, "carol")
+	for _, c := range []*wsgatetest.Client{alice, bob} {
+		if ack := c.Request("join", "lobby"); !ack.OK() {
+			t.Fatalf("join: %+v", ack.Error)
+		}
+	}
+	if ack := alice.Request("say", roomMessage{Room: "lobby", Text: "hi"}); !ack.OK() {
+		t.Fatalf("say: %+v", ack.Error)
+	}
+	var got roomMessage
+	if err := bob.WaitEvent("message").Decode(&got); err != nil || got.Text != "hi" || got.Room != "lobby" {
+		t.Fatalf("bob got %+v, %v", got, err)
+	}
+
+	if err := gwA.ToSubject("carol").Emit("notice", "for carol"); err != nil {
+		t.Fatal(err)
+	}
+	var notice string
+	if err := carol.WaitEvent("notice").Decode(&notice); err != nil || notice != "for carol" {
+		t.Fatalf("carol got %q, %v", notice, err)
+	}
+
+	if err := gwA.ToSubject("bob").Disconnect(1008, "logged out"); err != nil {
+		t.Fatal(err)
+	}
+	if st := bob.WaitClosed(); st.Code != 1008 || st.Reason != "logged out" {
+		t.Fatalf("bob closed with %+v", st)
+	}
+	// Neither the sender nor a non-member got the room message.
+	for name, c := range map[string]*wsgatetest.Client{"alice": alice, "carol": carol} {
+		for _, e := range c.Pending() {
+			if e.Name == "message" {
+				t.Errorf("%s got the room message", name)
+			}
+		}
+	}
+}
