@@ -68,7 +68,8 @@ type Options struct {
 	BufferSize int
 
 	// CloseTimeout is how long Close waits for buffered publications to
-	// reach Redis before it drops them (and says how many). Default 5 s.
+	// reach Redis before it drops them (and says how many), plus the end
+	// of a Redis call in flight. Default 5 s.
 	CloseTimeout time.Duration
 
 	// OnGap, when set, is called on the reader's goroutine each time the

@@ -10,10 +10,13 @@
 //
 // # Key layout
 //
-// A Broker uses exactly one Redis key, the stream "<Prefix>:fanout"
-// (Prefix defaults to "wsgate"), so several applications share one Redis
-// by choosing different prefixes. Every process of one application uses the
-// same prefix. The key belongs to the Broker: nothing else may write to it.
+// A Broker uses two Redis keys: the stream "{<Prefix>}:fanout" and the
+// string "{<Prefix>}:epoch", which names the stream's generation so that
+// readers notice a Redis that lost its data. Prefix defaults to "wsgate":
+// several applications share one Redis by choosing different prefixes,
+// and every process of one application uses the same. The braces keep
+// both keys in one Redis Cluster slot. The keys belong to the Broker:
+// nothing else may write to them.
 //
 // # How it works
 //
@@ -52,5 +55,8 @@
 //     reported like a gap (Gap.Reset): what the old stream held unread is
 //     gone.
 //
-// Redis 7.0 or later is required (ids of the form "0-*").
+// Redis 7.0 or later is required (ids of the form "0-*"). The reader's
+// XREAD blocks for half a second, in a pipeline that go-redis bounds by
+// the client's ReadTimeout: keep that above half a second (the default is
+// 3 s).
 package redisbroker
