@@ -387,7 +387,8 @@ func newRmBenchRoom(b *testing.B, n int, broker wsgate.Broker) *rmBenchRoom {
 	var mu sync.Mutex
 	gw, err := wsgate.New(wsgate.Options{
 		AllowMissingOrigin: true, EventsPerSecond: -1, MaxConnections: -1, Broker: broker,
-		Logger: evQuietLogger(),
+		PingInterval: -1, // no keepalive traffic in the measurement
+		Logger:       evQuietLogger(),
 		OnConnect: func(c *wsgate.Conn) {
 			_ = c.Join("room")
 			mu.Lock()

@@ -23,8 +23,8 @@ import (
 //	gw.To("room").Disconnect(1008, "revoked")    // close every member
 //
 // A Target is a small value: chaining returns a new one and leaves the
-// receiver as it was, so one can be kept and reused. Its zero value
-// targets nothing.
+// receiver as it was, so one can be kept and reused. The zero Target
+// belongs to no gateway: its Emit and Disconnect return an error.
 //
 // Delivery. Emit encodes the payload once and queues the same frame for
 // every matching connection; it never waits for a socket. A connection
