@@ -25,6 +25,11 @@ type roomMessage struct {
 // newGateway is one gateway process: its own Broker on its own Redis
 // client, events join (a room) and say (to a room, except the sender).
 func newGateway(t *testing.T, addr string) (*wsgate.Gateway, *wsgatetest.Server) {
+	gw, srv, _ := newGatewayBroker(t, addr)
+	return gw, srv
+}
+
+func newGatewayBroker(t *testing.T, addr string) (*wsgate.Gateway, *wsgatetest.Server, *redisbroker.Broker) {
 	t.Helper()
 	b := newBroker(t, newClient(t, addr), redisbroker.Options{})
 	v, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{
@@ -53,7 +58,7 @@ func newGateway(t *testing.T, addr string) (*wsgate.Gateway, *wsgatetest.Server)
 	wsgate.On(gw, "say", func(c *wsgate.Context, m roomMessage) (bool, error) {
 		return true, gw.To(m.Room).Except(c.Conn()).Emit("message", m)
 	}, nil)
-	return gw, wsgatetest.NewServer(t, gw)
+	return gw, wsgatetest.NewServer(t, gw), b
 }
 
 func dialAs(t *testing.T, srv *wsgatetest.Server, subject string) *wsgatetest.Client {
@@ -109,5 +114,49 @@ func TestGatewaysShareRoomsThroughRedis(t *testing.T) {
 				t.Errorf("%s got the room message", name)
 			}
 		}
+	}
+}
+
+// A room disconnect crosses processes; a process that dies (its Broker
+// gone without a word) leaves the others working.
+func TestGatewaysRoomDisconnectAndADeadProcess(t *testing.T) {
+	redisSrv := startRedis(t, false)
+	gwA, _ := newGateway(t, redisSrv.Addr())
+	_, srvB := newGateway(t, redisSrv.Addr())
+	_, srvC, brokerC := newGatewayBroker(t, redisSrv.Addr())
+
+	dave := dialAs(t, srvB, "dave")
+	erin := dialAs(t, srvC, "erin")
+	frank := dialAs(t, srvB, "frank")
+	for _, c := range []*wsgatetest.Client{dave, erin, frank} {
+		if ack := c.Request("join", "project-42"); !ack.OK() {
+			t.Fatalf("join: %+v", ack.Error)
+		}
+	}
+	if ack := frank.Request("join", "other"); !ack.OK() {
+		t.Fatalf("join: %+v", ack.Error)
+	}
+
+	// C dies: its Broker stops reading and writing, its clients stay.
+	if err := brokerC.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gwA.To("project-42").Emit("update", 1); err != nil {
+		t.Fatalf("emit with a dead process around: %v", err)
+	}
+	if e := dave.WaitEvent("update"); string(e.Data) != "1" {
+		t.Fatalf("dave got %s", e.Data)
+	}
+	if err := gwA.To("project-42").Disconnect(1008, "access revoked"); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*wsgatetest.Client{"dave": dave, "frank": frank} {
+		if st := c.WaitClosed(); st.Code != 1008 || st.Reason != "access revoked" {
+			t.Errorf("%s closed with %+v", name, st)
+		}
+	}
+	// erin's process is gone from the fan-out: her connection saw nothing.
+	for _, e := range erin.Pending() {
+		t.Errorf("erin, on the dead process, got %q", e.Name)
 	}
 }

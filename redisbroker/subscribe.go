@@ -288,8 +288,8 @@ func (s *subscription) handle(m redis.XMessage) {
 		b.log.Warn("redisbroker: entry skipped: undecodable message", "id", m.ID, "publisher", publisher, "err", err)
 		return
 	}
-	s.deliver(msg)
 	b.delivered.Add(1)
+	s.deliver(msg)
 }
 
 func (s *subscription) reportGap(g Gap) {
