@@ -366,6 +366,60 @@ func TestNewStreamLongerThanOldPositionReadWhole(t *testing.T) {
 	}
 }
 
+// A Redis restored from an older copy keeps the stream's generation but
+// goes back in time: it numbers new entries with ids the reader has read.
+// The reader notices (the entry at its position is another) and reads the
+// new entries rather than skipping those up to its old position.
+func TestStreamBackInTimeNoticed(t *testing.T) {
+	srv := startRedis(t, false)
+	px := newProxy(t, srv.Addr())
+	gaps := make(chan redisbroker.Gap, 10)
+	a := newBroker(t, newClient(t, px.Addr()), redisbroker.Options{OnGap: func(g redisbroker.Gap) { gaps <- g }})
+	b := newBroker(t, srv.Client(t), redisbroker.Options{})
+	inA := subscribe(t, a)
+	for i := 1; i <= 20; i++ {
+		emit(t, b, "B", i)
+	}
+	inA.waitN(t, 20)
+	rdb := srv.Client(t)
+	epochKey := strings.TrimSuffix(a.Key(), ":fanout") + ":epoch"
+	epoch, err := rdb.Get(context.Background(), epochKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	px.Cut()
+	srv.Kill()
+	srv.Restart()
+	// The restored copy: the generation as it was, the stream ten entries
+	// short.
+	if err := rdb.Set(context.Background(), epochKey, epoch, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: a.Key(), ID: "0-*",
+			Values: []any{"p", "old-copy", "s", itoa(i), "m", `{"o":1,"e":"old","d":` + itoa(i) + `}`}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 21; i <= 40; i++ {
+		emit(t, b, "B", i) // entries 0-11 … 0-30: past A's 0-20
+	}
+	eventually(t, "B has sent everything", func() bool { return b.Stats().Published >= 40 })
+	px.Restore()
+
+	eventually(t, "A gets B's 40", func() bool { return countFrom(inA.all(), "B") >= 40 })
+	checkSequence(t, inA.all(), "B", 1, 40)
+	select {
+	case g := <-gaps:
+		if !g.Reset || g.After != "0-20" {
+			t.Errorf("gap %+v", g)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no reset reported")
+	}
+}
+
 // The stream key deleted while the reader idles (a FLUSHALL): the reader
 // notices on its own, with no broken link to tell it.
 func TestStreamDeletedWhileIdleRecovers(t *testing.T) {

@@ -48,12 +48,17 @@
 //     ErrBufferFull (logged, and counted in Stats.Refused). Close waits up to
 //     Options.CloseTimeout for the buffer to drain and reports what it had to
 //     drop.
-//   - A Redis that restarts with its data (AOF or RDB persistence) changes
-//     nothing: every message is delivered once. A Redis that lost its data
-//     (or a deleted key) is noticed when the reader reconnects or idles, the
-//     reader starts again from the new stream's beginning, and the reset is
-//     reported like a gap (Gap.Reset): what the old stream held unread is
-//     gone.
+//   - A Redis that restarts with all its data (appendonly with appendfsync
+//     always) changes nothing: every message is delivered once, in each
+//     publisher's order. A Redis that lost its data, or came back from an
+//     older copy (an RDB file, an AOF that missed its last second), or a
+//     deleted key, is noticed before the reader takes an entry of the new
+//     stream for one of the old: with every XREAD, on the same connection,
+//     the reader reads the stream's generation (the epoch key) and the
+//     entry at its position. It then reads the new stream from its
+//     beginning and reports the reset like a gap (Gap.Reset): what the old
+//     stream held unread is gone. Copies of messages it delivered before are
+//     still skipped.
 //
 // Redis 7.0 or later is required (ids of the form "0-*"). The reader's
 // XREAD blocks for half a second, in a pipeline that go-redis bounds by

@@ -47,11 +47,25 @@ type subscription struct {
 	// Owned by the reader's goroutine.
 	epoch     string   // the stream's generation when last checked
 	last      streamID // the last entry read
+	lastMark  entryMark
+	lastKnown bool // lastMark is last's: the reader can verify its position
 	pubs      map[string]*publisherState
 	now       func() time.Time
 	lastCheck time.Time
 	lastSweep time.Time
 	failing   bool
+}
+
+// entryMark is what identifies an entry beyond its id: its publisher and
+// sequence number, as stored. A Redis restored from an older copy (an RDB
+// file, an AOF that missed its last second) numbers new entries with ids
+// the reader has seen already; their marks differ.
+type entryMark struct{ publisher, seq string }
+
+func markOf(m redis.XMessage) entryMark {
+	p, _ := m.Values[fieldPublisher].(string)
+	s, _ := m.Values[fieldSeq].(string)
+	return entryMark{p, s}
 }
 
 // publisherState is what the reader remembers of another process.
@@ -87,6 +101,13 @@ func (b *Broker) Subscribe(deliver func(m *wsgate.BrokerMessage)) (stop func(), 
 	defer cancel()
 	if s.epoch, err = b.currentEpoch(ctx); err == nil {
 		s.last, err = b.position(ctx)
+	}
+	if err == nil && s.last != (streamID{}) {
+		var at []redis.XMessage
+		at, err = b.rdb.XRange(ctx, b.key, s.last.String(), s.last.String()).Result()
+		if len(at) == 1 {
+			s.lastMark, s.lastKnown = markOf(at[0]), true
+		}
 	}
 	if err != nil {
 		b.errs.Add(1)
@@ -172,10 +193,17 @@ func (s *subscription) run() {
 		// retried on its own) to a Redis that lost its data, the reader
 		// learns it before it takes an entry of the new stream for one of
 		// the old.
+		// So is the last entry read, to make sure the stream did not go
+		// back in time under the reader (and number new entries with ids
+		// it has read already).
 		var epochCmd *redis.StringCmd
+		var verifyCmd *redis.XMessageSliceCmd
 		var readCmd *redis.XStreamSliceCmd
 		_, _ = b.rdb.Pipelined(s.ctx, func(p redis.Pipeliner) error {
 			epochCmd = p.Get(s.ctx, b.epochKey())
+			if s.lastKnown {
+				verifyCmd = p.XRange(s.ctx, b.key, s.last.String(), s.last.String())
+			}
 			readCmd = p.XRead(s.ctx, &redis.XReadArgs{
 				Streams: []string{b.key, s.last.String()},
 				Count:   readCount,
@@ -198,10 +226,32 @@ func (s *subscription) run() {
 			needCheck = true // a reset: check reports it and rewinds
 			continue
 		}
+		if verifyCmd != nil {
+			at, err := verifyCmd.Result()
+			switch {
+			case err != nil:
+				s.fail(err)
+				needCheck = true
+				backoff = nextBackoff(backoff)
+				ctxSleep(s.ctx, backoff)
+				continue
+			case len(at) == 0:
+				// Trimmed (the reader fell behind: what it reads next
+				// tells how far), or the stream was reset: check tells.
+				// Either way the position can no longer be verified.
+				s.lastKnown = false
+				needCheck = true
+				continue
+			case markOf(at[0]) != s.lastMark:
+				s.reset()
+				continue
+			}
+		}
 		res, err := readCmd.Result()
 		switch {
 		case errors.Is(err, redis.Nil): // nothing new within blockTime
 			s.recovered()
+			backoff = 0
 			continue
 		case err != nil:
 			s.fail(err)
@@ -239,11 +289,17 @@ func (s *subscription) check() error {
 	}
 	s.lastCheck = s.now()
 	if epoch != s.epoch || pos.less(s.last) {
-		s.reportGap(Gap{After: s.last.String(), Missed: -1, Reset: true})
 		s.epoch = epoch
-		s.last = streamID{}
+		s.reset()
 	}
 	return nil
+}
+
+// reset reports that the stream the reader followed is gone and starts
+// reading the one in its place from its beginning.
+func (s *subscription) reset() {
+	s.reportGap(Gap{After: s.last.String(), Missed: -1, Reset: true})
+	s.last, s.lastMark, s.lastKnown = streamID{}, entryMark{}, false
 }
 
 // handle reads one entry.
@@ -259,9 +315,8 @@ func (s *subscription) handle(m redis.XMessage) {
 		s.reportGap(Gap{After: s.last.String(), Next: id.String(), Missed: int64(id.seq - s.last.seq - 1)})
 	}
 	s.last = id
-
-	publisher, _ := m.Values[fieldPublisher].(string)
-	seqText, _ := m.Values[fieldSeq].(string)
+	s.lastMark, s.lastKnown = markOf(m), true
+	publisher, seqText := s.lastMark.publisher, s.lastMark.seq
 	body, _ := m.Values[fieldMessage].(string)
 	if publisher == b.id {
 		return // delivered locally already
