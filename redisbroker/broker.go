@@ -59,7 +59,9 @@ type Options struct {
 	// (of all processes together) stay, and Redis may keep a few hundred
 	// more. It bounds how far behind a reader can fall and still catch up:
 	// a process away while more than MaxLen messages were published misses
-	// the oldest, and reports it. Default 100,000.
+	// the oldest, and reports it. Each XADD trims with its publisher's
+	// MaxLen: give every process of an application the same. Default
+	// 100,000.
 	MaxLen int64
 
 	// BufferSize is how many of its own publications a process keeps while
