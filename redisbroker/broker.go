@@ -56,8 +56,8 @@ type Options struct {
 
 	// MaxLen is the stream's retention, in entries: each XADD trims the
 	// stream with MAXLEN ~ MaxLen, so at least MaxLen of the latest entries
-	// (of all processes together) stay, and Redis may keep a few hundred
-	// more. It bounds how far behind a reader can fall and still catch up:
+	// (of all processes together) stay, and Redis may keep a hundred or
+	// so more (it trims whole nodes). It bounds how far behind a reader can fall and still catch up:
 	// a process away while more than MaxLen messages were published misses
 	// the oldest, and reports it. Each XADD trims with its publisher's
 	// MaxLen: give every process of an application the same. Default
@@ -76,7 +76,7 @@ type Options struct {
 
 	// OnGap, when set, is called on the reader's goroutine each time the
 	// reader finds messages lost: trimmed before it read them, or gone with
-	// a Redis that lost its data. It must return quickly: deliveries wait
+	// a Redis that lost its data (Gap.Reset). It must return quickly: deliveries wait
 	// for it. Gaps are also logged and counted in Stats.
 	OnGap func(Gap)
 
@@ -94,9 +94,10 @@ type Gap struct {
 	// Missed is how many entries were lost; -1 when it cannot be known
 	// (a reset).
 	Missed int64
-	// Reset reports that the stream was found emptied or recreated (Redis
-	// lost its data, or the key was deleted): the entries the old stream
-	// held past After are gone.
+	// Reset reports that the stream was found emptied, recreated or
+	// gone back in time (Redis lost its data or came back from an older
+	// copy, or the key was deleted): the entries the old stream held past
+	// After are gone, and the reader reads the new one from its start.
 	Reset bool
 }
 
@@ -159,12 +160,13 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	if _, err := rand.Read(raw[:]); err != nil {
 		return nil, fmt.Errorf("redisbroker: process id: %w", err)
 	}
+	id := hex.EncodeToString(raw[:])
 	b := &Broker{
 		rdb:  rdb,
 		key:  "{" + opts.Prefix + "}:fanout",
-		id:   hex.EncodeToString(raw[:]),
+		id:   id,
 		opts: opts,
-		log:  opts.Logger.With("broker", "redis"),
+		log:  opts.Logger.With("broker", "redis", "broker_id", id),
 	}
 	b.out.start(b)
 	return b, nil
@@ -225,8 +227,8 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// ID returns the Broker's random publisher id, as found in its entries
-// and logs.
+// ID returns the Broker's random publisher id, as found in its stream
+// entries and, as broker_id, in its log lines.
 func (b *Broker) ID() string { return b.id }
 
 // Key returns the Redis key of the Broker's stream.
