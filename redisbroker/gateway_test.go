@@ -3,6 +3,7 @@ package redisbroker_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,5 +163,76 @@ func TestGatewaysRoomDisconnectAndADeadProcess(t *testing.T) {
 	// erin's process is gone from the fan-out: her connection saw nothing.
 	for _, e := range erin.Pending() {
 		t.Errorf("erin, on the dead process, got %q", e.Name)
+	}
+}
+
+// Redis is killed and restarted (with its data) while both gateway
+// processes emit to a room: each client gets every emit of the other
+// process exactly once, in order.
+func TestGatewaysRedisRestartWhileEmitting(t *testing.T) {
+	redisSrv := startRedis(t, true)
+	gwA, srvA := newGateway(t, redisSrv.Addr())
+	gwB, srvB := newGateway(t, redisSrv.Addr())
+	onA, onB := dialAs(t, srvA, "alice"), dialAs(t, srvB, "bob")
+	for _, c := range []*wsgatetest.Client{onA, onB} {
+		if ack := c.Request("join", "live"); !ack.OK() {
+			t.Fatalf("join: %+v", ack.Error)
+		}
+	}
+
+	const n = 300
+	var wg sync.WaitGroup
+	var half sync.WaitGroup
+	half.Add(2)
+	for _, p := range []struct {
+		gw    *wsgate.Gateway
+		event string
+	}{{gwA, "fromA"}, {gwB, "fromB"}} {
+		wg.Go(func() {
+			for i := 1; i <= n; i++ {
+				if err := p.gw.To("live").Emit(p.event, i); err != nil {
+					t.Errorf("emit %d: %v", i, err)
+					return
+				}
+				if i == n/2 {
+					half.Done()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	half.Wait()
+	redisSrv.Kill()
+	time.Sleep(100 * time.Millisecond)
+	redisSrv.Restart()
+	wg.Wait()
+
+	for _, w := range []struct {
+		c     *wsgatetest.Client
+		event string
+	}{{onB, "fromA"}, {onA, "fromB"}} {
+		for i := 1; i <= n; i++ {
+			var got int
+			if err := w.c.WaitEvent(w.event).Decode(&got); err != nil || got != i {
+				t.Fatalf("%s: got %d (%v) where %d was due", w.event, got, err, i)
+			}
+		}
+	}
+	// A round trip: a late copy would be queued before its ack.
+	for _, c := range []*wsgatetest.Client{onA, onB} {
+		if ack := c.Request("join", "other"); !ack.OK() {
+			t.Fatalf("join: %+v", ack.Error)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	for name, w := range map[string]struct {
+		c     *wsgatetest.Client
+		event string
+	}{"bob": {onB, "fromA"}, "alice": {onA, "fromB"}} {
+		for _, e := range w.c.Pending() {
+			if e.Name == w.event {
+				t.Errorf("%s got an extra %s: %s", name, e.Name, e.Data)
+			}
+		}
 	}
 }
