@@ -148,7 +148,8 @@ var _ wsgate.Broker = (*Broker)(nil)
 
 // New returns a Broker that uses rdb (a *redis.Client, *redis.ClusterClient
 // or any redis.UniversalClient). The Broker does not close rdb: its owner
-// does, after Close. New does not talk to Redis; Subscribe does.
+// does, after Close. New does not talk to Redis; Subscribe does. New starts
+// the Broker's sender goroutine: call Close when done with the Broker.
 func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	if rdb == nil {
 		return nil, errors.New("redisbroker: nil Redis client")
