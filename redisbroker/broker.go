@@ -31,10 +31,11 @@ const maxPrefixLen = 256
 
 // Errors returned by Publish, Subscribe and Close.
 var (
-	// ErrBufferFull is returned by Publish when Redis cannot be reached and
-	// Options.BufferSize publications already wait to be sent. The message
-	// was not accepted: it reaches no other process.
-	ErrBufferFull = errors.New("redisbroker: buffer full, Redis unreachable")
+	// ErrBufferFull is returned by Publish when Options.BufferSize
+	// publications already wait to be sent: Redis cannot be reached, or
+	// takes them slower than this process publishes. The message was not
+	// accepted: it reaches no other process.
+	ErrBufferFull = errors.New("redisbroker: publication buffer full (Redis unreachable or too slow)")
 
 	// ErrClosed is returned by Publish and Subscribe after Close.
 	ErrClosed = errors.New("redisbroker: broker closed")

@@ -69,7 +69,7 @@ func (o *outbox) push(body []byte) error {
 		// One line per episode: the first refusal, and the first
 		// acceptance after it.
 		if b.bufferFullLogged.CompareAndSwap(false, true) {
-			b.log.Error("redisbroker: buffer full, Redis unreachable; publications refused until it drains",
+			b.log.Error("redisbroker: publication buffer full (Redis unreachable or too slow); publications refused until it drains",
 				"buffer_size", b.opts.BufferSize, "key", b.key)
 		}
 		return ErrBufferFull
