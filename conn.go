@@ -86,6 +86,8 @@ type Conn struct {
 	readBlocked atomic.Bool
 	readStalls  atomic.Uint64
 
+	member membership // rooms and subject index, guarded by gw.hub.mu
+
 	// read loop state, touched only by the session goroutine
 	malformed  int
 	violations int

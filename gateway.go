@@ -47,6 +47,10 @@ type Gateway struct {
 	admission admission // connection counts, live sessions, the shutdown flag
 	connsMu   sync.Mutex
 	conns     map[*Conn]struct{}
+	hub       hub // rooms and subjects
+
+	stopBroker     func() // ends the Broker's deliveries; nil without one
+	stopBrokerOnce sync.Once
 }
 
 // New returns a gateway configured by opts. It refuses a configuration
@@ -83,6 +87,7 @@ func New(opts Options) (*Gateway, error) {
 		conns:   make(map[*Conn]struct{}),
 	}
 	g.admission.init(opts.MaxConnections, opts.MaxConnectionsPerSubject)
+	g.hub.init()
 	empty := map[string]*route{}
 	g.routes.Store(&empty)
 	g.cors = cors.New(cors.Options{
@@ -95,6 +100,16 @@ func New(opts Options) (*Gateway, error) {
 		InsecureSkipVerify: true,
 		Subprotocols:       subprotocols(opts),
 		CompressionMode:    websocket.CompressionDisabled,
+	}
+	if opts.Broker != nil {
+		stop, err := opts.Broker.Subscribe(g.deliver)
+		if err != nil {
+			return nil, fmt.Errorf("wsgate: subscribe to the broker: %w", err)
+		}
+		if stop == nil {
+			stop = func() {}
+		}
+		g.stopBroker = stop
 	}
 	return g, nil
 }
@@ -154,9 +169,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with ctx's error if it expired; a handler that ignores its context holds
 // it until that handler returns.
 //
+// With a Broker, Shutdown then ends the Broker's deliveries to this
+// gateway (the stop function Subscribe returned); emits made afterwards
+// still publish to the other processes.
+//
 // http.Server.Shutdown does not touch hijacked connections: call both, the
 // gateway's first. See the README.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	defer g.unsubscribe()
 	g.admission.close()
 	for _, c := range g.snapshot() {
 		c.drain()
@@ -178,19 +198,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Broadcast emits an event to every open connection. The payload is encoded
-// once. It never blocks: a connection whose queue is full is closed with
-// 1013 and the others are unaffected.
+// Broadcast emits an event to every open connection: it is
+// Everyone().Emit(event, data), so with a Broker it reaches every process.
+// The payload is encoded once. It never blocks: a connection whose queue
+// is full is closed with 1013 and the others are unaffected. It returns an
+// encoding error, or the Broker's.
 func (g *Gateway) Broadcast(event string, data any) error {
-	b, err := appendEvent(nil, event, data)
-	if err != nil {
-		return fmt.Errorf("wsgate: broadcast %q: %w", event, err)
+	return g.Everyone().Emit(event, data)
+}
+
+// unsubscribe ends the Broker's deliveries, once.
+func (g *Gateway) unsubscribe() {
+	if g.stopBroker != nil {
+		g.stopBrokerOnce.Do(g.stopBroker)
 	}
-	f := &frame{b: b, shared: true}
-	for _, c := range g.snapshot() {
-		_ = c.send(f, false)
-	}
-	return nil
 }
 
 // Len returns the number of open connections.
@@ -204,12 +225,15 @@ func (g *Gateway) track(c *Conn) {
 	g.connsMu.Lock()
 	g.conns[c] = struct{}{}
 	g.connsMu.Unlock()
+	g.hub.add(c)
 }
 
+// untrack forgets an ended connection; it leaves every room with it.
 func (g *Gateway) untrack(c *Conn) {
 	g.connsMu.Lock()
 	delete(g.conns, c)
 	g.connsMu.Unlock()
+	g.hub.remove(c)
 }
 
 func (g *Gateway) snapshot() []*Conn {

@@ -148,6 +148,13 @@ type Options struct {
 	Revalidate         func(ctx context.Context, c *Conn) error
 	RevalidateInterval time.Duration // see Revalidate
 
+	// Broker carries room, subject and everyone emits and disconnects to
+	// the other gateway processes of a deployment (see Broker and Target).
+	// New subscribes to it and Shutdown ends that subscription. Default
+	// nil: one process, and emits cost nothing for the possibility of
+	// others.
+	Broker Broker
+
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
 }
