@@ -238,11 +238,11 @@ func TestBrokerSubjectAcrossGateways(t *testing.T) {
 	rmWantEvents(t, aliceB, "alice on B", `notice "hi alice"`)
 	rmWantEvents(t, bob, "bob on B")
 
-	if err := a.gw.ToSubject("alice").Disconnect(websocket.StatusPolicyViolation, "logged out"); err != nil {
+	if err := a.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
 		t.Fatal(err)
 	}
-	limWantClosed(t, aliceA, websocket.StatusPolicyViolation, "logged out")
-	limWantClosed(t, aliceB, websocket.StatusPolicyViolation, "logged out")
+	limWantClosed(t, aliceA, wsgate.StatusPolicyViolation, "logged out")
+	limWantClosed(t, aliceB, wsgate.StatusPolicyViolation, "logged out")
 	limWantOK(t, bob.Request("echo", 1))
 }
 
@@ -262,11 +262,11 @@ func TestBrokerDisconnectAndBroadcastAcrossGateways(t *testing.T) {
 	for _, c := range []*wsgatetest.Client{onA, onB, kept} {
 		rmWantEvents(t, c, "a client", `hello 1`)
 	}
-	if err := b.gw.To("doomed").Disconnect(websocket.StatusPolicyViolation, "revoked"); err != nil {
+	if err := b.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
 		t.Fatal(err)
 	}
-	limWantClosed(t, onA, websocket.StatusPolicyViolation, "revoked")
-	limWantClosed(t, onB, websocket.StatusPolicyViolation, "revoked")
+	limWantClosed(t, onA, wsgate.StatusPolicyViolation, "revoked")
+	limWantClosed(t, onB, wsgate.StatusPolicyViolation, "revoked")
 	limWantOK(t, kept.Request("echo", 1))
 }
 
@@ -285,7 +285,7 @@ func TestBrokerPublishErrorIsReturned(t *testing.T) {
 		"room emit":       e.gw.To("r").Emit("m", 1),
 		"subject emit":    e.gw.ToSubject("alice").Emit("m", 2),
 		"broadcast":       e.gw.Broadcast("m", 3),
-		"room disconnect": e.gw.To("nobody-here").Disconnect(websocket.StatusPolicyViolation, "x"),
+		"room disconnect": e.gw.To("nobody-here").Disconnect(wsgate.StatusPolicyViolation, "x"),
 	} {
 		if !errors.Is(err, refused) {
 			t.Errorf("%s: %v, want the Broker's error", name, err)
@@ -323,7 +323,7 @@ func TestBrokerSubscribeAndStop(t *testing.T) {
 		t.Fatalf("two Shutdowns called stop %d times, want once", n)
 	}
 	// Emits after Shutdown still reach the other processes.
-	if err := gw.ToSubject("alice").Disconnect(websocket.StatusPolicyViolation, "logged out"); err != nil {
+	if err := gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
 		t.Fatal(err)
 	}
 	if n := broker.published.Load(); n != 1 {

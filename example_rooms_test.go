@@ -6,7 +6,6 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
 )
 
@@ -34,16 +33,16 @@ func ExampleConn_Join() {
 	wsgate.On(gw, "join", func(c *wsgate.Context, in RoomInput) (RoomInput, error) {
 		if err := c.Conn().Join(in.Room); err != nil {
 			// An invalid name (see MaxRoomLen) is the client's mistake.
-			return in, &wsgate.Error{Code: wsgate.CodeValidation, Message: err.Error()}
+			return in, &wsgate.Error{Code: wsgate.CodeValidationFailed, Message: err.Error()}
 		}
 		return in, nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	wsgate.On(gw, "leave", func(c *wsgate.Context, in RoomInput) (RoomInput, error) {
 		return in, c.Conn().Leave(in.Room)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("my-rooms", func(c *wsgate.Context) (any, error) {
 		return c.Conn().Rooms(), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 }
 
 // Emitting to rooms. A message to a room the sender is in reaches the
@@ -60,7 +59,7 @@ func ExampleGateway_To() {
 			return nil, wsgate.ErrForbidden
 		}
 		return nil, gw.To(in.Room).Except(c.Conn()).Emit("message", in)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	// Elsewhere in the server: a deploy notice to two rooms; a connection
 	// in both gets it once.
@@ -80,7 +79,7 @@ func ExampleGateway_ToSubject() {
 	mux.Handle("/ws", gw)
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		user := r.Header.Get("X-User") // your session's user
-		if err := gw.ToSubject(user).Disconnect(websocket.StatusPolicyViolation, "logged out"); err != nil {
+		if err := gw.ToSubject(user).Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
 			// With a Broker: the other processes were not reached.
 			http.Error(w, "logout incomplete", http.StatusServiceUnavailable)
 			return
@@ -97,7 +96,7 @@ func ExampleTarget_Disconnect() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := gw.To("project:42").Disconnect(websocket.StatusPolicyViolation, "access revoked"); err != nil {
+	if err := gw.To("project:42").Disconnect(wsgate.StatusPolicyViolation, "access revoked"); err != nil {
 		log.Print(err)
 	}
 }

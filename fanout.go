@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"unicode/utf8"
-
-	"github.com/coder/websocket"
 )
 
 // Target is a set of connections to emit to or to disconnect: the union
@@ -144,17 +141,16 @@ func (t Target) Emit(event string, data any) error {
 
 // Disconnect closes every connection of the target with code and reason,
 // after the frames already queued for it (as Conn.Close does). Logout and
-// revocation use 1008 (policy violation). The code must be one a close
-// frame may carry (1000–4999 but 1004, 1005, 1006 and 1015) and the reason
-// at most 123 bytes of UTF-8; otherwise Disconnect closes nothing and
-// returns an error.
+// revocation use 1008 (policy violation). The code must be one an endpoint
+// may send (1000–1003, 1007–1014, 3000–4999) and the reason at most 123
+// bytes of UTF-8; otherwise Disconnect closes nothing and returns an error.
 //
 // NestJS: server.in(room).disconnectSockets().
-func (t Target) Disconnect(code websocket.StatusCode, reason string) error {
+func (t Target) Disconnect(code StatusCode, reason string) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	if err := checkClose(int(code), reason); err != nil {
+	if err := checkClose(code, reason); err != nil {
 		return err
 	}
 	if t.empty() {
@@ -197,19 +193,6 @@ func (t *Target) publish(m *BrokerMessage) error {
 	return nil
 }
 
-// checkClose reports why a close code or reason cannot go in a close frame.
-func checkClose(code int, reason string) error {
-	switch {
-	case code < 1000 || code > 4999, code == 1004, code == 1005, code == 1006, code == 1015:
-		return fmt.Errorf("wsgate: close code %d cannot be sent in a close frame", code)
-	case len(reason) > 123:
-		return fmt.Errorf("wsgate: close reason of %d bytes, longer than the 123 a close frame holds", len(reason))
-	case !utf8.ValidString(reason):
-		return errors.New("wsgate: close reason is not valid UTF-8")
-	}
-	return nil
-}
-
 // selection is the set a fan-out reaches; see Target.
 type selection struct {
 	rooms, subjects, except []string
@@ -230,7 +213,7 @@ func (s *selection) excepted(c *Conn) bool {
 type fanoutOp struct {
 	frame      *frame
 	disconnect bool
-	code       websocket.StatusCode
+	code       StatusCode
 	reason     string
 }
 
@@ -312,11 +295,11 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, '}')
 		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}})
 	case OpDisconnect:
-		if err := checkClose(m.Code, m.Reason); err != nil {
+		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
 			return
 		}
-		g.fanout(s, fanoutOp{disconnect: true, code: websocket.StatusCode(m.Code), reason: m.Reason})
+		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})
 	default:
 		g.log.Error("wsgate: broker message dropped: unknown operation", slog.Int("op", int(m.Op)))
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
@@ -51,16 +50,16 @@ func rmSetup(t *testing.T, opts wsgate.Options) *limEnv {
 	}
 	wsgate.On(gw, "join", func(c *wsgate.Context, in rmRoom) (any, error) {
 		return nil, roomErr(c.Conn().Join(in.Room))
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	wsgate.On(gw, "leave", func(c *wsgate.Context, in rmRoom) (any, error) {
 		return nil, roomErr(c.Conn().Leave(in.Room))
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	gw.Handle("rooms", func(c *wsgate.Context) (any, error) {
 		return c.Conn().Rooms(), nil
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	wsgate.On(gw, "say", func(c *wsgate.Context, in rmSay) (any, error) {
 		return nil, gw.To(in.Room).Except(c.Conn()).Emit("said", in.Text)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return e
 }
 
@@ -211,9 +210,9 @@ func TestRoomMembershipEndsWithConnection(t *testing.T) {
 		case 0:
 			c.Close() // by the client
 		case 1:
-			conn.Close(websocket.StatusNormalClosure, "bye") // by the server
+			conn.Close(wsgate.StatusNormalClosure, "bye") // by the server
 		case 2:
-			if err := e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(websocket.StatusPolicyViolation, "revoked"); err != nil {
+			if err := e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -304,10 +303,10 @@ func TestEveryoneExceptAndBroadcast(t *testing.T) {
 	if err := e.gw.Broadcast("bad", func() {}); err == nil {
 		t.Fatal("Broadcast of a value encoding/json refuses: no error")
 	}
-	if err := e.gw.Everyone().Except(aliceConn).Disconnect(websocket.StatusGoingAway, "maintenance"); err != nil {
+	if err := e.gw.Everyone().Except(aliceConn).Disconnect(wsgate.StatusGoingAway, "maintenance"); err != nil {
 		t.Fatal(err)
 	}
-	limWantClosed(t, bob, websocket.StatusGoingAway, "maintenance")
+	limWantClosed(t, bob, wsgate.StatusGoingAway, "maintenance")
 	limWantOK(t, alice.Request("echo", 1))
 }
 
@@ -328,11 +327,11 @@ func TestSubjectEmitAndDisconnect(t *testing.T) {
 	rmWantEvents(t, bob, "bob")
 	rmWantEvents(t, anonymousRoom, "carol, in the room called alice")
 
-	if err := e.gw.ToSubject("alice").Disconnect(websocket.StatusPolicyViolation, "logged out"); err != nil {
+	if err := e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
 		t.Fatal(err)
 	}
-	limWantClosed(t, phone, websocket.StatusPolicyViolation, "logged out")
-	limWantClosed(t, laptop, websocket.StatusPolicyViolation, "logged out")
+	limWantClosed(t, phone, wsgate.StatusPolicyViolation, "logged out")
+	limWantClosed(t, laptop, wsgate.StatusPolicyViolation, "logged out")
 	limWantOK(t, bob.Request("echo", 1))
 	limWantOK(t, anonymousRoom.Request("echo", 1))
 }
@@ -373,11 +372,11 @@ func TestRoomDisconnect(t *testing.T) {
 	rmJoin(t, a1, "doomed")
 	rmJoin(t, a2, "doomed")
 	rmJoin(t, out, "kept")
-	if err := e.gw.To("doomed").Disconnect(websocket.StatusPolicyViolation, "revoked"); err != nil {
+	if err := e.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
 		t.Fatal(err)
 	}
-	limWantClosed(t, a1, websocket.StatusPolicyViolation, "revoked")
-	limWantClosed(t, a2, websocket.StatusPolicyViolation, "revoked")
+	limWantClosed(t, a1, wsgate.StatusPolicyViolation, "revoked")
+	limWantClosed(t, a2, wsgate.StatusPolicyViolation, "revoked")
 	limWantOK(t, out.Request("echo", 1))
 	limEventually(t, "the room to empty", func() bool { return e.gw.RoomSize("doomed") == 0 })
 }
@@ -410,7 +409,7 @@ func TestRoomNamesValidated(t *testing.T) {
 			"Join":  conn.Join("ok-before", name),
 			"Leave": conn.Leave(name),
 			"Emit":  e.gw.To("ok", name).Emit("x", 1),
-			"Disc":  e.gw.To(name).Disconnect(websocket.StatusPolicyViolation, "x"),
+			"Disc":  e.gw.To(name).Disconnect(wsgate.StatusPolicyViolation, "x"),
 		} {
 			if !errors.Is(err, wsgate.ErrInvalidRoom) || !strings.Contains(err.Error(), why) {
 				t.Errorf("%s(%q) = %v, want ErrInvalidRoom saying %q", op, name, err, why)
@@ -440,12 +439,12 @@ func TestTargetRefusals(t *testing.T) {
 		t.Error("ToSubject(\"\") emitted")
 	}
 	for _, tc := range []struct {
-		code   websocket.StatusCode
+		code   wsgate.StatusCode
 		reason string
 	}{
 		{999, ""}, {1005, ""}, {1006, ""}, {1015, ""}, {5000, ""},
-		{websocket.StatusPolicyViolation, strings.Repeat("r", 124)},
-		{websocket.StatusPolicyViolation, "bad\xff"},
+		{wsgate.StatusPolicyViolation, strings.Repeat("r", 124)},
+		{wsgate.StatusPolicyViolation, "bad\xff"},
 	} {
 		if err := e.gw.To("r").Disconnect(tc.code, tc.reason); err == nil {
 			t.Errorf("Disconnect(%d, %d bytes) closed with no error", tc.code, len(tc.reason))
@@ -458,7 +457,7 @@ func TestTargetRefusals(t *testing.T) {
 	if err := e.gw.To().Emit("nobody", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.gw.To().Disconnect(websocket.StatusPolicyViolation, "nobody"); err != nil {
+	if err := e.gw.To().Disconnect(wsgate.StatusPolicyViolation, "nobody"); err != nil {
 		t.Fatal(err)
 	}
 	rmFence(t, e.gw)
@@ -557,7 +556,7 @@ func TestRoomSlowMemberIsClosed(t *testing.T) {
 		normal.WaitEvent("tick")
 	}
 	d := recv(t, gone, "the stuck member to be dropped")
-	if d.subject != "stuck" || d.status.Code != websocket.StatusTryAgainLater || d.status.Reason != "slow consumer" {
+	if d.subject != "stuck" || d.status.Code != wsgate.StatusTryAgainLater || d.status.Reason != "slow consumer" {
 		t.Fatalf("OnDisconnect for %q with %+v, want stuck closed 1013 slow consumer", d.subject, d.status)
 	}
 	limWantOK(t, normal.Request("echo", "after"))
@@ -596,7 +595,7 @@ func TestRoomConcurrentUse(t *testing.T) {
 		for range 50 {
 			_ = e.gw.RoomSize("r1")
 		}
-		_ = e.gw.ToSubject("u2").Disconnect(websocket.StatusPolicyViolation, "bye")
+		_ = e.gw.ToSubject("u2").Disconnect(wsgate.StatusPolicyViolation, "bye")
 	}()
 	wg.Wait()
 	for _, c := range clients {

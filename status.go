@@ -2,6 +2,7 @@ package wsgate
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -86,12 +87,25 @@ func (s StatusCode) sendable() bool {
 // control frame's 125 bytes less the 2-byte code.
 const maxCloseReason = 123
 
+// checkClose reports why a close with code and reason cannot be sent.
+func checkClose(code StatusCode, reason string) error {
+	switch {
+	case !code.sendable():
+		return fmt.Errorf("wsgate: close code %d may not be sent (1000–1003, 1007–1014 and 3000–4999 may)", int(code))
+	case len(reason) > maxCloseReason:
+		return fmt.Errorf("wsgate: close reason of %d bytes, longer than the %d a close frame holds", len(reason), maxCloseReason)
+	case !utf8.ValidString(reason):
+		return errors.New("wsgate: close reason is not valid UTF-8")
+	}
+	return nil
+}
+
 // closeFrame returns what the gateway actually sends for a close with code
-// and reason: a code that may not be sent, or a reason too long or not valid
-// UTF-8, becomes 1011 with no reason (a programming error of the caller's,
-// reported as an internal error rather than sent on the wire).
+// and reason: a close that cannot be sent (see checkClose) becomes 1011 with
+// no reason, a programming error of the caller's reported as an internal
+// error rather than sent on the wire.
 func closeFrame(code StatusCode, reason string) (StatusCode, string) {
-	if !code.sendable() || len(reason) > maxCloseReason || !utf8.ValidString(reason) {
+	if checkClose(code, reason) != nil {
 		return StatusInternalError, ""
 	}
 	return code, reason

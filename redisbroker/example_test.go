@@ -38,7 +38,7 @@ func Example() {
 	}
 	wsgate.On(gw, "join", func(c *wsgate.Context, room string) (string, error) {
 		return room, c.Conn().Join(room)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 
 	srv := &http.Server{Addr: ":8080", Handler: gw, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.ListenAndServe() }()

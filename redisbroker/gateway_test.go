@@ -55,10 +55,10 @@ func newGatewayBroker(t *testing.T, addr string) (*wsgate.Gateway, *wsgatetest.S
 	})
 	wsgate.On(gw, "join", func(c *wsgate.Context, room string) (string, error) {
 		return room, c.Conn().Join(room)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	wsgate.On(gw, "say", func(c *wsgate.Context, m roomMessage) (bool, error) {
 		return true, gw.To(m.Room).Except(c.Conn()).Emit("message", m)
-	}, nil)
+	}, wsgate.HandlerOptions{})
 	return gw, wsgatetest.NewServer(t, gw), b
 }
 
