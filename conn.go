@@ -5,13 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 )
 
@@ -37,14 +35,17 @@ var (
 // close frame) and closed (the socket is gone). Its Context is cancelled as
 // soon as it leaves open or draining for good.
 type Conn struct {
-	gw        *Gateway
-	id        string
-	ws        *websocket.Conn
-	netConn   net.Conn // the hijacked socket, closed to bound a stalled close
-	req       *http.Request
-	principal atomic.Pointer[Principal]
-	ticket    *ticket
-	limiter   *rate.Limiter
+	gw    *Gateway
+	id    string
+	tr    Transport
+	codec Codec // nil: wire protocol v1, encoded directly (see wire.go)
+	// exceptionOnAck: a failed request is also emitted as "exception"
+	// (see ExceptionOnErrorAck).
+	exceptionOnAck bool
+	req            *http.Request
+	principal      atomic.Pointer[Principal]
+	ticket         *ticket
+	limiter        *rate.Limiter
 
 	// ctx is the handlers' context, cancelled when the connection ends.
 	ctx    context.Context
@@ -93,17 +94,17 @@ type Conn struct {
 	violations int
 }
 
-func newConn(g *Gateway, ws *websocket.Conn, netConn net.Conn, r *http.Request, p *Principal, t *ticket) *Conn {
-	c := &Conn{gw: g, id: newConnID(), ws: ws, netConn: netConn, req: r, ticket: t}
+func newConn(g *Gateway, tr Transport, codec Codec, r *http.Request, p *Principal, t *ticket) *Conn {
+	c := &Conn{gw: g, id: newConnID(), tr: tr, codec: codec, req: r, ticket: t}
+	if e, ok := codec.(ExceptionOnErrorAck); ok {
+		c.exceptionOnAck = e.ExceptionOnErrorAck()
+	}
 	c.principal.Store(p)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if g.opts.EventsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(g.opts.EventsPerSecond), g.opts.EventBurst)
 	}
 	c.in.init(g.opts.HandlerConcurrency)
-	// Messages are read through our own limit (see readMessage), one byte
-	// past it, so that we, not the library, decide the close.
-	ws.SetReadLimit(g.opts.ReadLimit + 1)
 	return c
 }
 
@@ -118,8 +119,14 @@ func (c *Conn) Principal() *Principal { return c.principal.Load() }
 // connection has been hijacked.
 func (c *Conn) Request() *http.Request { return c.req }
 
-// Subprotocol returns the negotiated subprotocol, "" for none.
-func (c *Conn) Subprotocol() string { return c.ws.Subprotocol() }
+// Subprotocol returns the negotiated WebSocket subprotocol, "" for none (and
+// for a connection of a front end that is not a native WebSocket).
+func (c *Conn) Subprotocol() string {
+	if t, ok := c.tr.(*wsTransport); ok {
+		return t.ws.Subprotocol()
+	}
+	return ""
+}
 
 // Context returns a context that is cancelled as soon as the connection
 // ends, whoever ends it: the peer (a close frame, a reset, a missed pong),
@@ -134,7 +141,7 @@ func (c *Conn) Context() context.Context { return c.ctx }
 func (c *Conn) Emit(event string, data any) error {
 	f := c.gw.frames.get()
 	var err error
-	if f.b, err = appendEvent(f.b, event, data); err != nil {
+	if f.b, err = c.appendEvent(f.b, event, data); err != nil {
 		c.gw.frames.put(f)
 		return err
 	}

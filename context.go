@@ -105,7 +105,7 @@ func (c *Context) Reply(data any) error {
 	}
 	f := c.gw.frames.get()
 	var err error
-	if f.b, err = appendAck(f.b, c.id, data); err != nil {
+	if f.b, err = c.conn.appendAck(f.b, c.id, data); err != nil {
 		c.gw.frames.put(f)
 		c.answered = false
 		return err
@@ -133,13 +133,8 @@ func (c *Context) ReplyError(err error) error {
 	if c.gw.opts.IncludeCause && c.event != "" {
 		cause = &errorCause{Pattern: c.event, Data: rawOrNull(c.data)}
 	}
-	f := c.gw.frames.get()
-	var merr error
-	if f.b, merr = appendErrorFrame(f.b, c.id, c.hasID, e, cause); merr != nil {
-		// The error's Data did not marshal: send the error without it.
-		f.b, _ = appendErrorFrame(f.b[:0], c.id, c.hasID, &Error{Message: e.Message, Code: e.Code}, nil)
-	}
-	return c.conn.send(f, true)
+	// An error whose Data does not marshal is sent without it.
+	return c.conn.sendError(c.id, c.hasID, e, cause, true)
 }
 
 func (c *Context) replied() bool { return c.answered }

@@ -36,48 +36,25 @@ const (
 	reasonTooDeep      = "nesting too deep"
 )
 
-// envelope is one decoded client frame:
+// envelope is one decoded client frame of wire protocol v1, as an Inbound:
 //
 //	{"event":"<name>","data":<any JSON>}                 fire and forget
 //	{"event":"<name>","data":<any JSON>,"id":<integer>}  request
 //
 // Event and Data alias the frame's bytes (no copy), so they are valid only as
-// long as the frame's buffer is.
-type envelope struct {
-	// Event is the event name: never empty, at most maxEventLen bytes, free
-	// of control characters. It aliases the frame unless the name was
-	// written with escape sequences, in which case it is a fresh copy
-	// holding the unescaped name.
-	Event []byte
-	// Data is the raw JSON value of "data", exactly as in the frame without
-	// the whitespace around it. It is nil when "data" is absent; an
-	// explicit null is the four bytes "null".
-	Data []byte
-	// ID is the request id, in [0, 2^53-1]. It is meaningful only when
-	// HasID is set.
-	ID int64
-	// HasID reports whether the frame had an "id", that is, whether it is a
-	// request the server must answer.
-	HasID bool
-}
+// long as the frame's buffer is; Event is a fresh copy only when the name was
+// written with escape sequences. Data is the raw JSON value of "data",
+// exactly as in the frame without the whitespace around it: nil when "data"
+// is absent, the four bytes "null" for an explicit null.
+type envelope = Inbound
 
-// envelopeError is why a frame is not a valid envelope.
+// envelopeError is why a frame is not a valid envelope, as a DecodeError.
 //
 // When the frame's "id" was decoded before the scanner met the problem, or
 // despite it, ID and HasID carry it so the server can answer the request with
 // an error ack rather than a bare exception event. A frame whose id itself is
 // invalid has HasID false.
-type envelopeError struct {
-	// Reason is a short, client-safe reason such as "unknown field".
-	Reason string
-	// ID is the request id, when HasID is set.
-	ID int64
-	// HasID reports whether a valid id was decoded.
-	HasID bool
-}
-
-// Error implements error.
-func (e *envelopeError) Error() string { return "wsgate: " + e.Reason }
+type envelopeError = DecodeError
 
 // Fields of the envelope, as bits of a set.
 const (

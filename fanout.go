@@ -131,12 +131,13 @@ func (t Target) Emit(event string, data any) error {
 	}
 	b = append(b, '}')
 	g := t.gw
-	g.fanout(t.selection(), fanoutOp{frame: &frame{b: b, shared: true}})
+	raw := b[start : len(b)-1]
+	g.fanout(t.selection(), fanoutOp{frame: &frame{b: b, shared: true}, event: event, data: raw})
 	if g.opts.Broker == nil {
 		return nil
 	}
 	// The message's data is the frame's own bytes: nothing is encoded twice.
-	return t.publish(&BrokerMessage{Op: OpEmit, Event: event, Data: json.RawMessage(b[start : len(b)-1])})
+	return t.publish(&BrokerMessage{Op: OpEmit, Event: event, Data: json.RawMessage(raw)})
 }
 
 // Disconnect closes every connection of the target with code and reason,
@@ -211,10 +212,20 @@ func (s *selection) excepted(c *Conn) bool {
 // fanoutOp is what a fan-out does to each connection it reaches: queue a
 // shared frame, or close.
 type fanoutOp struct {
-	frame      *frame
+	frame *frame // the event in wire protocol v1
+	event string
+	data  []byte // the event's data as JSON (within frame), for other codecs
+	// coded holds the event framed by each front end's codec met so far:
+	// an event is framed once per protocol, never per member.
+	coded      []codedFrame
 	disconnect bool
 	code       StatusCode
 	reason     string
+}
+
+type codedFrame struct {
+	codec Codec
+	f     *frame
 }
 
 func (o *fanoutOp) apply(c *Conn) {
@@ -222,7 +233,22 @@ func (o *fanoutOp) apply(c *Conn) {
 		c.closeWith(o.code, o.reason)
 		return
 	}
-	_ = c.send(o.frame, false) // a full queue closes c (1013); nobody waits
+	_ = c.send(o.frameFor(c), false) // a full queue closes c (1013); nobody waits
+}
+
+// frameFor returns the event framed for c's protocol.
+func (o *fanoutOp) frameFor(c *Conn) *frame {
+	if c.codec == nil {
+		return o.frame
+	}
+	for _, cf := range o.coded {
+		if cf.codec == c.codec {
+			return cf.f
+		}
+	}
+	f := &frame{b: c.codec.AppendEvent(nil, o.event, o.data), shared: true}
+	o.coded = append(o.coded, codedFrame{codec: c.codec, f: f})
+	return f
 }
 
 // fanout applies o to every local connection of s, each once. It is the
@@ -291,9 +317,10 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, `{"event":`...)
 		b = appendString(b, m.Event)
 		b = append(b, `,"data":`...)
+		start := len(b)
 		b = append(b, data...)
 		b = append(b, '}')
-		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}})
+		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}, event: m.Event, data: b[start : len(b)-1]})
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))

@@ -120,7 +120,7 @@ func New(opts Options) (*Gateway, error) {
 // upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
-	origin, err := g.checkOrigin(r)
+	origin, err := g.checkOrigin(r, isUpgradeRequest(r))
 	if err != nil {
 		writeRefusal(w, err)
 		return
@@ -156,7 +156,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.log.Debug("wsgate: upgrade failed", slog.Any("error", err))
 		return
 	}
-	g.serve(newConn(g, ws, hw.conn, r, principal, ticket))
+	g.serve(newConn(g, newWSTransport(ws, hw.conn, g.opts.ReadLimit), nil, r, principal, ticket))
 }
 
 // Shutdown stops the gateway gracefully: new handshakes are refused with

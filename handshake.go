@@ -60,14 +60,16 @@ func ignoreBody(w http.ResponseWriter, r *http.Request) {
 
 // checkOrigin applies the origin policy to any request that carries an
 // Origin, before any credential is read. It returns the origin ("" when
-// absent and allowed to be).
-func (g *Gateway) checkOrigin(r *http.Request) (string, error) {
+// absent and allowed to be). A request that opens a connection (connecting)
+// must carry one unless AllowMissingOrigin is set; any other request (a
+// CORS request, a plain GET) may go without.
+func (g *Gateway) checkOrigin(r *http.Request, connecting bool) (string, error) {
 	values := r.Header.Values("Origin")
 	switch {
 	case len(values) > 1:
 		return "", errOriginNotAllowed
 	case len(values) == 0:
-		if !g.opts.AllowMissingOrigin && isUpgradeRequest(r) {
+		if connecting && !g.opts.AllowMissingOrigin {
 			return "", errOriginRequired
 		}
 		return "", nil
@@ -83,6 +85,12 @@ func (g *Gateway) checkOrigin(r *http.Request) (string, error) {
 // client past the deadline: the client is answered 503 then, and the late
 // result is dropped when it comes.
 func (g *Gateway) verify(r *http.Request, origin string) (*Principal, error) {
+	return g.verifyToken(r, origin, "")
+}
+
+// verifyToken is verify with the token a front end read itself (see
+// Admit); "" means the gateway's TokenSources.
+func (g *Gateway) verifyToken(r *http.Request, origin, token string) (*Principal, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
 	defer cancel()
 	type verdict struct {
@@ -93,7 +101,7 @@ func (g *Gateway) verify(r *http.Request, origin string) (*Principal, error) {
 	go func() {
 		var v verdict
 		if perr := protect(func() error {
-			v.p, v.err = g.authenticate(ctx, r, origin)
+			v.p, v.err = g.authenticate(ctx, r, origin, token)
 			if v.err == nil {
 				v.err = g.runConnectGuards(ctx, r, v.p)
 			}
@@ -115,13 +123,16 @@ func (g *Gateway) verify(r *http.Request, origin string) (*Principal, error) {
 	}
 }
 
-// authenticate finds the token and verifies it. It returns a nil principal
-// for an anonymous connection.
-func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin string) (*Principal, error) {
+// authenticate finds the token (or takes the one a front end passed) and
+// verifies it. It returns a nil principal for an anonymous connection.
+func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin, frontToken string) (*Principal, error) {
 	if g.opts.Authenticator == nil {
 		return nil, nil
 	}
 	token, src, err := g.findToken(r)
+	if frontToken != "" {
+		token, src, err = frontToken, frontEndToken, nil
+	}
 	switch {
 	case errors.Is(err, ErrNoToken):
 		if g.opts.AllowAnonymous {
@@ -189,6 +200,9 @@ func principalFault(p *Principal) string {
 	}
 	return ""
 }
+
+// frontEndToken names a token a front end read from its own handshake.
+var frontEndToken = TokenSource{Name: "front end"}
 
 // findToken tries the token sources in order; the first that finds
 // anything, or fails for another reason than ErrNoToken, decides.

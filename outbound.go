@@ -1,11 +1,5 @@
 package wsgate
 
-import (
-	"context"
-
-	"github.com/coder/websocket"
-)
-
 // The outbound path. Every frame for a connection goes through its bounded
 // queue. Whoever queues a frame while no one is writing becomes the writer
 // and flushes the queue: a handler's ack (and any error answer) is written
@@ -119,9 +113,7 @@ func (c *Conn) write(b []byte) bool {
 	c.mu.Unlock()
 
 	t.Reset(c.gw.opts.WriteTimeout)
-	// A context without a Done channel lets the library skip its per-write
-	// timer; the watchdog above bounds the write instead.
-	err := c.ws.Write(context.Background(), websocket.MessageText, b)
+	err := c.tr.WriteMessage(b)
 	t.Stop()
 	if err != nil {
 		c.fail(StatusAbnormalClosure, "write failed")

@@ -1,13 +1,9 @@
 package wsgate
 
 import (
-	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"unicode/utf8"
-
-	"github.com/coder/websocket"
 )
 
 // serve runs an upgraded connection's session on the goroutine that
@@ -82,19 +78,14 @@ func (g *Gateway) teardown(c *Conn) {
 func (c *Conn) readLoop() error {
 	limit := c.gw.opts.ReadLimit
 	for {
-		// A context without a Done channel: the library sets no timer per
-		// read, and the read ends when the socket is closed.
-		typ, r, err := c.ws.Reader(context.Background())
-		if err != nil {
-			return err
-		}
-		if typ != websocket.MessageText {
+		f := c.gw.frames.get()
+		var err error
+		f.b, err = c.tr.ReadMessage(f.b, limit+1)
+		switch {
+		case errors.Is(err, ErrUnsupportedMessage):
+			c.gw.frames.put(f)
 			c.closeAfterEvents(StatusUnsupportedData, "binary frames are not accepted")
 			return errStopped
-		}
-		f := c.gw.frames.get()
-		f.b, err = readMessage(f.b, r, limit+1)
-		switch {
 		case err != nil:
 			c.gw.frames.put(f)
 			return err
@@ -132,28 +123,6 @@ var (
 	errHandedOff = errors.New("wsgate: reading handed off")
 )
 
-// readMessage reads r into b, at most max bytes.
-func readMessage(b []byte, r io.Reader, max int64) ([]byte, error) {
-	for int64(len(b)) < max {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		room := b[len(b):cap(b)]
-		if rest := max - int64(len(b)); int64(len(room)) > rest {
-			room = room[:rest]
-		}
-		n, err := r.Read(room)
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-	return b, nil
-}
-
 // dispatch applies the rate limit, decodes one message and hands it to be
 // handled. It takes ownership of f, and returns nil for the read loop to go
 // on, errStopped when the connection is closing, or errHandedOff. Answers it
@@ -162,7 +131,7 @@ func (c *Conn) dispatch(f *frame) error {
 	g := c.gw
 	if c.limiter != nil && !c.limiter.Allow() {
 		c.violations++
-		env, _ := decodeEnvelope(f.b)
+		env, _ := c.decode(f.b)
 		c.answerError(env.ID, env.HasID, errRateLimited)
 		g.frames.put(f)
 		if g.opts.MaxRateViolations >= 0 && c.violations >= g.opts.MaxRateViolations {
@@ -173,12 +142,14 @@ func (c *Conn) dispatch(f *frame) error {
 	}
 	c.violations = 0
 
-	env, err := decodeEnvelope(f.b)
+	env, err := c.decode(f.b)
 	if err != nil {
 		c.malformed++
-		var ee *envelopeError
-		errors.As(err, &ee)
-		c.answerError(ee.ID, ee.HasID, &Error{Code: CodeBadRequest, Message: ee.Reason})
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			de = &DecodeError{Reason: "malformed message"}
+		}
+		c.answerError(de.ID, de.HasID, &Error{Code: CodeBadRequest, Message: de.Reason})
 		g.frames.put(f)
 		if g.opts.MaxMalformedFrames >= 0 && c.malformed >= g.opts.MaxMalformedFrames {
 			c.closeAfterEvents(StatusPolicyViolation, "too many malformed frames")
@@ -234,9 +205,7 @@ func (c *Conn) handle(ctx *Context) {
 // handler. The answer is queued for a background writer, so the read loop
 // never waits on the peer.
 func (c *Conn) answerError(id int64, hasID bool, e *Error) {
-	f := c.gw.frames.get()
-	f.b, _ = appendErrorFrame(f.b, id, hasID, e, nil)
-	_ = c.send(f, false)
+	c.sendError(id, hasID, e, nil, false)
 }
 
 var (

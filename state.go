@@ -1,10 +1,6 @@
 package wsgate
 
-import (
-	"time"
-
-	"github.com/coder/websocket"
-)
+import "time"
 
 // The connection's lifecycle, in one place. Every change of Conn.state
 // happens in this file, under c.mu:
@@ -177,15 +173,9 @@ func (c *Conn) closedLocked() {
 	c.stopTimersLocked()
 }
 
-// dropSocket closes the TCP connection under the WebSocket library, which
-// ends any read, write or close handshake in progress, whatever the peer
-// does.
-func (c *Conn) dropSocket() {
-	if c.netConn != nil {
-		_ = c.netConn.Close()
-	}
-	_ = c.ws.CloseNow()
-}
+// dropSocket ends the transport at once, which ends any read, write or
+// close handshake in progress, whatever the peer does.
+func (c *Conn) dropSocket() { c.tr.Drop() }
 
 // enter registers background work (a timer's round); it reports false once
 // the connection is closing, and the caller must then do nothing.
@@ -213,6 +203,6 @@ func (c *Conn) startCloseLocked() {
 	go func() {
 		defer c.bg.Done()
 		defer close(done)
-		_ = c.ws.Close(websocket.StatusCode(code), reason)
+		_ = c.tr.Close(code, reason)
 	}()
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/coder/websocket"
 )
 
 // StatusCode is a WebSocket close code (RFC 6455 §7.4). wsgate owns the type,
@@ -128,13 +126,13 @@ type CloseStatus struct {
 // peerStatus is the close status of a connection the gateway did not close,
 // from the error that ended its read loop.
 func peerStatus(err error) CloseStatus {
-	var ce websocket.CloseError
-	if !errors.As(err, &ce) {
+	var pe *PeerCloseError
+	if !errors.As(err, &pe) {
 		return CloseStatus{Code: StatusAbnormalClosure, Reason: "connection lost"}
 	}
-	reason := ce.Reason
+	reason := pe.Reason
 	if !utf8.ValidString(reason) {
 		reason = ""
 	}
-	return CloseStatus{Code: StatusCode(ce.Code), Reason: reason}
+	return CloseStatus{Code: pe.Code, Reason: reason}
 }

@@ -68,7 +68,7 @@ func (c *Conn) keepalive() {
 	if !c.readBlocked.Load() {
 		stalls := c.readStalls.Load()
 		ctx, cancel := context.WithTimeout(c.ctx, o.PongTimeout)
-		err := c.ws.Ping(ctx)
+		err := c.tr.Ping(ctx)
 		cancel()
 		readable := !c.readBlocked.Load() && c.readStalls.Load() == stalls
 		if err != nil && c.ctx.Err() == nil && ctx.Err() != nil && readable {

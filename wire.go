@@ -144,3 +144,78 @@ func rawOrNull(data []byte) json.RawMessage {
 	}
 	return json.RawMessage(data)
 }
+
+// A connection's messages are framed by its Codec; a nil codec is wire
+// protocol v1, whose frames are appended directly around the JSON value. A
+// front end's codec gets the value encoded once, in a scratch buffer.
+
+// appendEvent appends the message of an event for c.
+func (c *Conn) appendEvent(b []byte, event string, data any) ([]byte, error) {
+	if c.codec == nil {
+		return appendEvent(b, event, data)
+	}
+	return c.appendWith(b, data, func(b, raw []byte) []byte { return c.codec.AppendEvent(b, event, raw) })
+}
+
+// appendAck appends the success answer to request id for c.
+func (c *Conn) appendAck(b []byte, id int64, data any) ([]byte, error) {
+	if c.codec == nil {
+		return appendAck(b, id, data)
+	}
+	return c.appendWith(b, data, func(b, raw []byte) []byte { return c.codec.AppendAck(b, id, raw) })
+}
+
+// appendWith encodes v into a scratch buffer and appends the codec's
+// message around it.
+func (c *Conn) appendWith(b []byte, v any, frameIt func(b, raw []byte) []byte) ([]byte, error) {
+	scratch := c.gw.frames.get()
+	defer c.gw.frames.put(scratch)
+	raw, err := appendJSON(scratch.b, v)
+	scratch.b = raw
+	if err != nil {
+		return b, err
+	}
+	return frameIt(b, raw), nil
+}
+
+// decode reads one message of c's protocol.
+func (c *Conn) decode(msg []byte) (Inbound, error) {
+	if c.codec == nil {
+		return decodeEnvelope(msg)
+	}
+	return c.codec.Decode(msg)
+}
+
+// sendError answers request id (or, without one, emits the "exception"
+// event) with e, in the NestJS shape. An e whose Data cannot be encoded is
+// sent without it. A codec that asks for it (ExceptionOnErrorAck) also gets
+// the exception event for a request, first.
+func (c *Conn) sendError(id int64, hasID bool, e *Error, cause *errorCause, inline bool) error {
+	f := c.gw.frames.get()
+	if c.codec == nil {
+		var err error
+		if f.b, err = appendErrorFrame(f.b, id, hasID, e, cause); err != nil {
+			f.b, _ = appendErrorFrame(f.b[:0], id, hasID, &Error{Message: e.Message, Code: e.Code}, nil)
+		}
+		return c.send(f, inline)
+	}
+	scratch := c.gw.frames.get()
+	defer c.gw.frames.put(scratch)
+	body, err := appendJSON(scratch.b, errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data, Cause: cause})
+	if err != nil {
+		body, _ = appendJSON(body[:0], errorBody{Status: "error", Message: e.Message, Code: e.Code})
+	}
+	scratch.b = body
+	if !hasID || c.exceptionOnAck {
+		f.b = c.codec.AppendEvent(f.b, ExceptionEvent, body)
+		if !hasID {
+			return c.send(f, inline)
+		}
+		if err := c.send(f, inline); err != nil {
+			return err
+		}
+		f = c.gw.frames.get()
+	}
+	f.b = c.codec.AppendErrorAck(f.b, id, body)
+	return c.send(f, inline)
+}

@@ -1,0 +1,280 @@
+package wsgate_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate"
+)
+
+// A front end of the tests' own, to drive the seam (Admit, Serve,
+// Transport, Codec) the way the socket.io front end does, without its
+// protocol: messages are JSON arrays, [event, data] or [event, data, id]
+// from the client, and the codec frames answers as
+//
+//	["emit", event, data]   ["ack", id, data]   ["nack", id, error]
+
+type arrayCodec struct{ exceptionToo bool }
+
+func (c *arrayCodec) Decode(msg []byte) (wsgate.Inbound, error) {
+	var parts []json.RawMessage
+	if err := json.Unmarshal(msg, &parts); err != nil || len(parts) < 2 || len(parts) > 3 {
+		return wsgate.Inbound{}, &wsgate.DecodeError{Reason: "not an event array"}
+	}
+	var name string
+	if json.Unmarshal(parts[0], &name) != nil || name == "" {
+		return wsgate.Inbound{}, &wsgate.DecodeError{Reason: "bad event name"}
+	}
+	in := wsgate.Inbound{Event: []byte(name), Data: parts[1]}
+	if len(parts) == 3 {
+		id, err := strconv.ParseInt(string(parts[2]), 10, 64)
+		if err != nil {
+			return wsgate.Inbound{}, &wsgate.DecodeError{Reason: "bad id"}
+		}
+		in.ID, in.HasID = id, true
+	}
+	return in, nil
+}
+
+func (c *arrayCodec) AppendEvent(b []byte, event string, data []byte) []byte {
+	ev, _ := json.Marshal(event)
+	return fmt.Appendf(b, `["emit",%s,%s]`, ev, data)
+}
+
+func (c *arrayCodec) AppendAck(b []byte, id int64, data []byte) []byte {
+	return fmt.Appendf(b, `["ack",%d,%s]`, id, data)
+}
+
+func (c *arrayCodec) AppendErrorAck(b []byte, id int64, body []byte) []byte {
+	return fmt.Appendf(b, `["nack",%d,%s]`, id, body)
+}
+
+func (c *arrayCodec) ExceptionOnErrorAck() bool { return c.exceptionToo }
+
+// chanTransport is a Transport over channels: the test is the peer.
+type chanTransport struct {
+	in, out chan []byte
+	gone    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	closed  *wsgate.StatusCode
+}
+
+func newChanTransport() *chanTransport {
+	return &chanTransport{in: make(chan []byte, 16), out: make(chan []byte, 64), gone: make(chan struct{})}
+}
+
+func (t *chanTransport) ReadMessage(b []byte, max int64) ([]byte, error) {
+	select {
+	case m := <-t.in:
+		if int64(len(m)) > max {
+			m = m[:max]
+		}
+		return append(b, m...), nil
+	case <-t.gone:
+		return b, errors.New("transport dropped")
+	}
+}
+
+func (t *chanTransport) WriteMessage(b []byte) error {
+	select {
+	case t.out <- append([]byte(nil), b...):
+		return nil
+	case <-t.gone:
+		return errors.New("transport dropped")
+	}
+}
+
+func (t *chanTransport) Ping(ctx context.Context) error { return nil }
+
+func (t *chanTransport) Close(code wsgate.StatusCode, reason string) error {
+	t.mu.Lock()
+	t.closed = &code
+	t.mu.Unlock()
+	t.Drop()
+	return nil
+}
+
+func (t *chanTransport) Drop() { t.once.Do(func() { close(t.gone) }) }
+
+func (t *chanTransport) closedWith() (wsgate.StatusCode, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed == nil {
+		return 0, false
+	}
+	return *t.closed, true
+}
+
+// next returns the next message the gateway wrote.
+func (t *chanTransport) next(tb testing.TB) string {
+	tb.Helper()
+	select {
+	case m := <-t.out:
+		return string(m)
+	case <-time.After(limWait):
+		tb.Fatal("timed out waiting for a message from the gateway")
+		return ""
+	}
+}
+
+// serveFront admits r on gw and serves it over a new chanTransport.
+func serveFront(t *testing.T, gw *wsgate.Gateway, codec wsgate.Codec, r *http.Request, token string) (*chanTransport, <-chan struct{}) {
+	t.Helper()
+	adm, err := gw.Admit(r, token)
+	if err != nil {
+		t.Fatalf("Admit: %v", err)
+	}
+	tr := newChanTransport()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		adm.Serve(tr, codec)
+	}()
+	t.Cleanup(func() {
+		tr.Drop()
+		<-done
+	})
+	return tr, done
+}
+
+func frontRequest(origin, cookie string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/front", nil)
+	if origin != "" {
+		r.Header.Set("Origin", origin)
+	}
+	if cookie != "" {
+		r.Header.Set("Cookie", wsgate.DefaultTokenCookie+"="+cookie)
+	}
+	return r
+}
+
+func TestFrontEndServesEventsThroughTheCodec(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	e.gw.Handle("who", func(c *wsgate.Context) (any, error) {
+		return c.Principal().Subject, c.Emit("seen", map[string]int{"n": 1})
+	}, wsgate.HandlerOptions{})
+	e.gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, wsgate.HandlerOptions{})
+	codec := &arrayCodec{}
+	tr, _ := serveFront(t, e.gw, codec, frontRequest(limOrigin, e.token("alice")), "")
+
+	tr.in <- []byte(`["who",null,1]`)
+	if got, want := tr.next(t), `["emit","seen",{"n":1}]`; got != want {
+		t.Fatalf("emit = %s, want %s", got, want)
+	}
+	if got, want := tr.next(t), `["ack",1,"alice"]`; got != want {
+		t.Fatalf("ack = %s, want %s", got, want)
+	}
+	tr.in <- []byte(`["deny",null,2]`)
+	if got := tr.next(t); !strings.HasPrefix(got, `["nack",2,{"status":"error","message":"Forbidden resource","code":"FORBIDDEN"`) {
+		t.Fatalf("denied request answered %s", got)
+	}
+	tr.in <- []byte(`["deny",null]`)
+	if got := tr.next(t); !strings.HasPrefix(got, `["emit","exception",{"status":"error"`) {
+		t.Fatalf("denied event answered %s", got)
+	}
+	tr.in <- []byte(`{"not":"an array"}`)
+	if got := tr.next(t); !strings.Contains(got, `"message":"not an event array","code":"BAD_REQUEST"`) {
+		t.Fatalf("undecodable message answered %s", got)
+	}
+}
+
+func TestFrontEndExceptionOnErrorAck(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	e.gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, wsgate.HandlerOptions{})
+	tr, _ := serveFront(t, e.gw, &arrayCodec{exceptionToo: true}, frontRequest(limOrigin, e.token("alice")), "")
+	tr.in <- []byte(`["deny",null,7]`)
+	first, second := tr.next(t), tr.next(t)
+	if !strings.HasPrefix(first, `["emit","exception",{"status":"error","message":"Forbidden resource"`) ||
+		!strings.HasPrefix(second, `["nack",7,{"status":"error","message":"Forbidden resource"`) {
+		t.Fatalf("failed request answered %s then %s, want the exception event then the error ack", first, second)
+	}
+}
+
+// TestFrontEndJoinsTheGatewaysFanOut: a room holds a native client and a
+// front end's connection; one emit reaches both, each in its own framing.
+func TestFrontEndJoinsTheGatewaysFanOut(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{OnConnect: func(c *wsgate.Conn) { _ = c.Join("lobby") }}
+	e := limSetup(t, opts, 0)
+	native := e.dial("bob")
+	tr, _ := serveFront(t, e.gw, &arrayCodec{}, frontRequest(limOrigin, e.token("alice")), "")
+	limEventually(t, "both in the room", func() bool { return e.gw.RoomSize("lobby") == 2 })
+
+	if err := e.gw.To("lobby").Emit("news", map[string]string{"s": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tr.next(t), `["emit","news",{"s":"hi"}]`; got != want {
+		t.Fatalf("front end got %s, want %s", got, want)
+	}
+	if ev := native.WaitEvent("news"); string(ev.Data) != `{"s":"hi"}` {
+		t.Fatalf("native client got %s", ev.Data)
+	}
+	// A subject disconnect reaches the front end's transport as a close.
+	if err := e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
+		t.Fatal(err)
+	}
+	limEventually(t, "the front end's transport to be closed", func() bool {
+		code, ok := tr.closedWith()
+		return ok && code == wsgate.StatusPolicyViolation
+	})
+}
+
+func TestFrontEndAdmitRefusals(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	cases := []struct {
+		name   string
+		r      *http.Request
+		token  string
+		status int
+	}{
+		{"no origin", frontRequest("", e.token("alice")), "", http.StatusForbidden},
+		{"foreign origin", frontRequest("https://evil.example", e.token("alice")), "", http.StatusForbidden},
+		{"no token", frontRequest(limOrigin, ""), "", http.StatusUnauthorized},
+		{"bad cookie", frontRequest(limOrigin, "x.y.z"), "", http.StatusUnauthorized},
+		{"bad explicit token", frontRequest(limOrigin, ""), "x.y.z", http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		_, err := e.gw.Admit(tc.r, tc.token)
+		var ge *wsgate.Error
+		if !errors.As(err, &ge) || ge.Status != tc.status {
+			t.Errorf("%s: Admit = %v, want an *Error with status %d", tc.name, err, tc.status)
+		}
+	}
+	// A good explicit token stands in for the token sources.
+	adm, err := e.gw.Admit(frontRequest(limOrigin, ""), e.token("carol"))
+	if err != nil || adm.Principal().Subject != "carol" {
+		t.Fatalf("Admit with an explicit token = %v", err)
+	}
+	adm.Release()
+}
+
+// TestFrontEndShutdown: Shutdown closes a front end's connection with 1001
+// through its Transport, and Serve returns.
+func TestFrontEndShutdown(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	tr, done := serveFront(t, e.gw, &arrayCodec{}, frontRequest(limOrigin, e.token("alice")), "")
+	limEventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	defer cancel()
+	if err := e.gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	recv(t, done, "Serve to return")
+	if code, ok := tr.closedWith(); !ok || code != wsgate.StatusGoingAway {
+		t.Fatalf("transport closed with %v (%v), want 1001", code, ok)
+	}
+}
