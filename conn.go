@@ -94,8 +94,10 @@ type Conn struct {
 	violations int
 }
 
-func newConn(g *Gateway, tr Transport, codec Codec, r *http.Request, p *Principal, t *ticket) *Conn {
-	c := &Conn{gw: g, id: newConnID(), tr: tr, codec: codec, req: r, ticket: t}
+// newConn makes a connection whose transport comes later (attach): frames
+// queued meanwhile wait for it.
+func newConn(g *Gateway, codec Codec, r *http.Request, p *Principal, t *ticket) *Conn {
+	c := &Conn{gw: g, id: newConnID(), codec: codec, req: r, ticket: t}
 	if e, ok := codec.(ExceptionOnErrorAck); ok {
 		c.exceptionOnAck = e.ExceptionOnErrorAck()
 	}
@@ -158,6 +160,29 @@ func (c *Conn) Emit(event string, data any) error {
 // 1011 with no reason, which is what the peer and OnDisconnect then see.
 func (c *Conn) Close(code StatusCode, reason string) {
 	c.closeWith(code, reason)
+}
+
+// attach gives c its transport, and starts writing what was queued before
+// it existed, and a close decided meanwhile. A connection closed before it
+// had a transport drops the transport at once.
+func (c *Conn) attach(t Transport) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tr = t
+	switch {
+	case c.state == stateClosed:
+		t.Drop()
+	case len(c.queue) > 0:
+		c.writing = true
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			c.flush()
+		}()
+	case c.closePending:
+		c.closePending = false
+		c.startCloseLocked()
+	}
 }
 
 func newConnID() string {

@@ -177,5 +177,8 @@ func (a *Admission) Release() { a.ticket.release() }
 // rooms, keepalive, token expiry, limits, Shutdown, OnDisconnect. It
 // releases the admission. Serve must be called at most once.
 func (a *Admission) Serve(t Transport, codec Codec) {
-	a.gw.serve(newConn(a.gw, t, codec, a.req, a.principal, a.ticket))
+	c := newConn(a.gw, codec, a.req, a.principal, a.ticket)
+	a.gw.track(c)
+	c.attach(t)
+	a.gw.serve(c)
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rs/cors"
+	"github.com/wsgate/wsgate/internal/sessiongroup"
 )
 
 // Gateway serves WebSocket connections on one path. Create it with New,
@@ -114,10 +115,11 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// ServeHTTP runs the handshake pipeline and, when it succeeds, the
-// connection's session until it ends. Every refusal is an HTTP status with a
-// JSON body {"status":"error","message":…,"code":…}, answered before any
-// upgrade.
+// ServeHTTP runs the handshake pipeline and, when it succeeds, starts the
+// connection's session on a goroutine of its own and returns: a WebSocket
+// outlives its request (Shutdown ends the sessions; Len counts them). Every
+// refusal is an HTTP status with a JSON body
+// {"status":"error","message":…,"code":…}, answered before any upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
 	origin, err := g.checkOrigin(r, isUpgradeRequest(r))
@@ -149,14 +151,33 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, err)
 		return
 	}
+	// The connection is tracked before the 101 goes out, so that an emit
+	// to its subject made once the client has seen the upgrade reaches it:
+	// what is queued before the transport exists waits for it (attach).
+	c := newConn(g, nil, r, principal, ticket)
+	g.track(c)
 	hw := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &g.accept)
 	if err != nil {
-		ticket.release()
+		g.forget(c)
 		g.log.Debug("wsgate: upgrade failed", slog.Any("error", err))
 		return
 	}
-	g.serve(newConn(g, newWSTransport(ws, hw.conn, g.opts.ReadLimit), nil, r, principal, ticket))
+	c.attach(newWSTransport(ws, hw.conn, g.opts.ReadLimit))
+	// The session runs on a goroutine of its own and ServeHTTP returns: the
+	// net/http goroutine, with the stack the handshake grew and the
+	// buffers net/http keeps while its handler runs, is not held for the
+	// connection's life. Its request's context is cancelled then; the
+	// session never uses it.
+	if wg := sessiongroup.From(r.Context()); wg != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.serve(c)
+		}()
+		return
+	}
+	go g.serve(c)
 }
 
 // Shutdown stops the gateway gracefully: new handshakes are refused with
@@ -226,6 +247,15 @@ func (g *Gateway) track(c *Conn) {
 	g.conns[c] = struct{}{}
 	g.connsMu.Unlock()
 	g.hub.add(c)
+}
+
+// forget undoes track for a connection that never got its transport.
+func (g *Gateway) forget(c *Conn) {
+	c.mu.Lock()
+	c.closedLocked()
+	c.mu.Unlock()
+	g.untrack(c)
+	c.ticket.release()
 }
 
 // untrack forgets an ended connection; it leaves every room with it.

@@ -30,7 +30,9 @@ func (c *Conn) send(f *frame, inline bool) error {
 	}
 	c.queue = append(c.queue, f)
 	c.queued++
-	if c.writing {
+	if c.writing || c.tr == nil {
+		// A writer is at work, or the transport is not attached yet
+		// (attach starts one).
 		c.mu.Unlock()
 		return nil
 	}

@@ -6,12 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// serve runs an upgraded connection's session on the goroutine that
-// accepted it, until the connection ends and everything it started is done.
-// Its teardown runs whatever happens, a panic included.
+// serve runs a tracked connection's session, its transport attached, until
+// the connection ends and everything it started is done. Its teardown runs
+// whatever happens, a panic included.
 func (g *Gateway) serve(c *Conn) {
 	defer g.teardown(c)
-	g.track(c)
 	if g.admission.closing() {
 		// Shutdown began between admission and tracking, and its
 		// snapshot missed this connection.

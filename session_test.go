@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -475,4 +477,55 @@ func shutdownDeliveryRound(t *testing.T, conc int) {
 	if r, a := ran.Load(), acked.Load(); r != a {
 		t.Fatalf("%d handlers ran but %d acks arrived before the close", r, a)
 	}
+}
+
+// TestEmitRightAfterTheHandshake: a connection is tracked before the
+// client sees the upgrade, so an emit to its subject made as soon as the
+// dial returns reaches it.
+func TestEmitRightAfterTheHandshake(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	for i := range 50 {
+		sub := fmt.Sprintf("user%d", i)
+		c := e.dial(sub)
+		if err := e.gw.ToSubject(sub).Emit("hello", i); err != nil {
+			t.Fatal(err)
+		}
+		if ev := c.WaitEvent("hello"); string(ev.Data) != fmt.Sprint(i) {
+			t.Fatalf("got %s, want %d", ev.Data, i)
+		}
+		c.Close()
+	}
+}
+
+// TestServeHTTPReturnsAfterTheUpgrade: the handler returns once the
+// connection is upgraded, so the server's goroutine and buffers are not
+// held for the connection's life; the session goes on.
+func TestServeHTTPReturnsAfterTheUpgrade(t *testing.T) {
+	t.Parallel()
+	e := limSetup(t, wsgate.Options{}, 0)
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.gw.ServeHTTP(w, r)
+		returned <- struct{}{}
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
+		HTTPHeader: http.Header{"Origin": {limOrigin}, "Cookie": {wsgate.DefaultTokenCookie + "=" + e.token("alice")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	recv(t, returned, "ServeHTTP to return")
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"event":"echo","data":7,"id":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.Read(ctx); err != nil || string(b) != `{"id":1,"data":7}` {
+		t.Fatalf("after ServeHTTP returned, the session answered %s, %v", b, err)
+	}
+	_ = ws.Close(websocket.StatusNormalClosure, "")
+	limEventually(t, "the session to end", func() bool { return e.gw.Len() == 0 })
 }

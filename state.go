@@ -104,7 +104,7 @@ func (c *Conn) closeLocked(code StatusCode, reason string) {
 	c.cancel()
 	c.closeDone = make(chan struct{})
 	c.closeTimer = time.AfterFunc(c.gw.opts.CloseTimeout, c.dropSocket)
-	if c.writing {
+	if c.writing || c.tr == nil {
 		c.closePending = true // flush starts the close when it is done
 		return
 	}
@@ -174,8 +174,16 @@ func (c *Conn) closedLocked() {
 }
 
 // dropSocket ends the transport at once, which ends any read, write or
-// close handshake in progress, whatever the peer does.
-func (c *Conn) dropSocket() { c.tr.Drop() }
+// close handshake in progress, whatever the peer does. A connection without
+// its transport yet has it dropped by attach.
+func (c *Conn) dropSocket() {
+	c.mu.Lock()
+	t := c.tr
+	c.mu.Unlock()
+	if t != nil {
+		t.Drop()
+	}
+}
 
 // enter registers background work (a timer's round); it reports false once
 // the connection is closing, and the caller must then do nothing.

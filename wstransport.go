@@ -114,10 +114,26 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		b, _ := brw.Reader.Peek(n)
 		pre = append([]byte(nil), b...)
 	}
+	if brw.Writer.Buffered() > 0 {
+		if err := brw.Writer.Flush(); err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+	}
+	// Buffers of our own size replace net/http's 4 KiB ones, which would
+	// stay for the connection's life: an idle connection needs little, and
+	// a message bigger than a buffer goes around it (bufio reads and writes
+	// large slices directly).
 	pc := newPeerConn(c, pre)
-	brw.Reader.Reset(pc)
+	brw = bufio.NewReadWriter(bufio.NewReaderSize(pc, readBufferSize), bufio.NewWriterSize(c, writeBufferSize))
 	return pc, brw, nil
 }
+
+// The sizes of a connection's read and write buffers.
+const (
+	readBufferSize  = 1 << 10
+	writeBufferSize = 1 << 10
+)
 
 // Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/sessiongroup"
 )
 
 // DefaultBufferSize is how many bytes each direction of an in-memory
@@ -58,8 +60,9 @@ func NewServer(tb testing.TB, h http.Handler) *Server {
 }
 
 // Close closes every client the server dialed and waits until the handler
-// has returned for each of them. Cleanup calls it; calling it again is
-// harmless.
+// has returned for each of them and, for a wsgate.Gateway, until every
+// session it started has ended (OnDisconnect included). Cleanup calls it;
+// calling it again is harmless.
 func (s *Server) Close() {
 	s.mu.Lock()
 	clients := make([]*Client, 0, len(s.clients))
@@ -89,6 +92,9 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	clientEnd, serverEnd := newConnPair(s.bufSize)
 	w := &responseWriter{header: make(http.Header), conn: serverEnd, hijacked: make(chan struct{})}
 	sreq := serverRequest(req)
+	// A gateway runs each session on a goroutine of its own, past the
+	// handler's return: it counts the session in s.serving too.
+	sreq = sreq.WithContext(sessiongroup.With(sreq.Context(), &s.serving))
 
 	done := make(chan struct{})
 	s.serving.Add(1)
@@ -107,6 +113,11 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-w.hijacked:
 		return w.response(req, clientEnd), nil
 	case <-done:
+		if w.isHijacked() {
+			// The handler hijacked and returned at once, as a gateway
+			// does: both cases were ready.
+			return w.response(req, clientEnd), nil
+		}
 		clientEnd.Close()
 		return w.response(req, io.NopCloser(bytes.NewReader(w.body.Bytes()))), nil
 	case <-req.Context().Done():
