@@ -43,6 +43,9 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     opened = true;
+    // data-close-code and data-close-reason describe the last socket's end.
+    delete document.body.dataset.closeCode;
+    delete document.body.dataset.closeReason;
     $("me").textContent = sessionStorage.getItem("name") || "(this session)";
     setStatus("connected");
     show("chat");
