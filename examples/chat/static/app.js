@@ -143,7 +143,13 @@ function addRoom(room) {
 $("login").onsubmit = async (e) => {
   e.preventDefault();
   const name = $("name").value;
-  const r = await fetch("/login", {method: "POST", body: new URLSearchParams({name})});
+  let r;
+  try {
+    r = await fetch("/login", {method: "POST", body: new URLSearchParams({name})});
+  } catch (err) {
+    setStatus("login failed: the server cannot be reached");
+    return;
+  }
   if (r.status !== 204) {
     const body = await r.json().catch(() => ({message: r.statusText}));
     setStatus("login refused: " + body.message, r.status);
@@ -158,7 +164,13 @@ $("login").onsubmit = async (e) => {
 // this page's socket too (1008 "logged out"), so the page does not close
 // it itself.
 $("logout").onclick = async () => {
-  const r = await fetch("/logout", {method: "POST"});
+  let r;
+  try {
+    r = await fetch("/logout", {method: "POST"});
+  } catch (err) {
+    setStatus("logout failed: the server cannot be reached");
+    return;
+  }
   if (r.status !== 204) {
     const body = await r.json().catch(() => ({message: r.statusText}));
     setStatus("logout failed: " + body.message, r.status);
