@@ -127,4 +127,3 @@ func benchGateway(b *testing.B, addr string) *wsgate.Gateway {
 	})
 	return gw
 }
-
