@@ -146,16 +146,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 // first (close 1001 once running handlers finish), then the HTTP server,
 // then the Broker, which sends what it still holds.
 func serve(ctx context.Context, ln net.Listener, cfg config, app *chat, broker *redisbroker.Broker, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler: app.handler(),
-		// Bytes outside the gateway are the server's to bound: a slow
-		// header (slowloris), a body that never comes, a quiet keep-alive
-		// connection. Hijacking clears them for the WebSocket.
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(app.handler(), logger)
 	mode := "in-process"
 	if broker != nil {
 		mode = "redis"
@@ -191,6 +182,22 @@ func serve(ctx context.Context, ln net.Listener, cfg config, app *chat, broker *
 		return err
 	}
 	return errors.Join(gwErr, srvErr, brokerErr)
+}
+
+// newServer returns the http.Server of h. The bytes outside the gateway
+// are the server's to bound, and each zero timeout means forever:
+// ReadHeaderTimeout stops a client that sends its headers slowly
+// (slowloris), ReadTimeout one whose announced body never comes, and
+// IdleTimeout a keep-alive connection that went quiet. Hijacking clears
+// them for the WebSocket, which the gateway's keepalive and limits govern.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // handler routes the chat's requests.
