@@ -159,8 +159,10 @@ func serve(ctx context.Context, ln net.Listener, cfg config, app *chat, broker *
 	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "origin", cfg.frontendHost, "broker", mode)
 
 	select {
-	case err := <-serveErr:
-		app.gw.Shutdown(context.Background())
+	case err := <-serveErr: // the listener failed
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		app.gw.Shutdown(sctx)
 		if broker != nil {
 			broker.Close()
 		}
