@@ -9,10 +9,17 @@
 // header the gateway's policy relies on, and that it enforces the CORS
 // answers the gateway gives. These tests run the real thing.
 //
-// Without a Chromium binary the tests are skipped, except when the
-// environment variable CI is "true": CI installs Chromium, so there a
-// missing browser is a failure.
+// It also runs examples/chat the way its users do: two processes of the
+// built program on one real Redis, a browser of its own for each of two
+// users, who log in through the page's form, talk in a room across the
+// processes and log out (the page sees its socket closed with 1008).
+//
+// Without a Chromium binary the tests are skipped, and so are those that
+// need a redis-server without one, except when the environment variable CI
+// is "true": CI installs both, so there a missing one is a failure.
 //
 // The package holds a small CDP client (no dependency beyond
-// github.com/coder/websocket) and nothing else: it is not an API.
+// github.com/coder/websocket), a redis-server starter (a bare PING, no
+// Redis client) and a runner for a program under test, which the chat's
+// own tests use too; nothing else: it is not an API.
 package browsertest
