@@ -75,8 +75,8 @@ func (h *histogram) count() uint64 {
 
 // quantile returns the value below which a fraction q of the samples lie
 // (the nearest-rank definition: the smallest sample with at least q·n
-// samples at or below it), to the bucket's precision; zero without
-// samples.
+// samples at or below it), to the bucket's precision (exact for the
+// maximum); zero without samples.
 func (h *histogram) quantile(q float64) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -94,11 +94,10 @@ func (h *histogram) quantile(q float64) time.Duration {
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
-			v := bucketMid(i)
-			if v > h.max {
-				v = h.max
+			if seen == h.total {
+				return time.Duration(h.max) // the last bucket holds the maximum, known exactly
 			}
-			return time.Duration(v)
+			return time.Duration(bucketMid(i))
 		}
 	}
 	return time.Duration(h.max)
