@@ -351,15 +351,19 @@ func summarize(results []Result, cfg compareConfig) []summaryRow {
 	var metrics []metric
 	for _, n := range cfg.Conns {
 		metrics = append(metrics,
+			metric{fmt.Sprintf("round trips/s per server core, %s connections", thousands(float64(n))), "rt", n, func(r Result) float64 { return r.PerCore }, 0},
 			metric{fmt.Sprintf("round trips/s, %s connections", thousands(float64(n))), "rt", n, func(r Result) float64 { return r.Rate }, 0},
 			metric{fmt.Sprintf("p99 ms, %s connections", thousands(float64(n))), "rt", n, func(r Result) float64 { return r.P99 }, 3},
 			metric{fmt.Sprintf("server CPU µs per round trip, %s connections", thousands(float64(n))), "rt", n, func(r Result) float64 { return r.ServerCPU }, 1},
 		)
 	}
 	metrics = append(metrics,
+		metric{"authenticated handshakes/s per server core", "handshake", cfg.Dialers, func(r Result) float64 { return r.PerCore }, 0},
 		metric{"authenticated handshakes/s", "handshake", cfg.Dialers, func(r Result) float64 { return r.Rate }, 0},
 		metric{"server CPU µs per handshake", "handshake", cfg.Dialers, func(r Result) float64 { return r.ServerCPU }, 1},
+		metric{fmt.Sprintf("fan-out deliveries/s per server core, %s connections in rooms of %d", thousands(float64(cfg.FanoutConns)), cfg.RoomSize), "fanout", cfg.FanoutConns, func(r Result) float64 { return r.PerCore }, 0},
 		metric{fmt.Sprintf("fan-out deliveries/s, %s connections in rooms of %d", thousands(float64(cfg.FanoutConns)), cfg.RoomSize), "fanout", cfg.FanoutConns, func(r Result) float64 { return r.Rate }, 0},
+		metric{fmt.Sprintf("fan-out p99 ms, %s connections in rooms of %d", thousands(float64(cfg.FanoutConns)), cfg.RoomSize), "fanout", cfg.FanoutConns, func(r Result) float64 { return r.P99 }, 3},
 		metric{fmt.Sprintf("KiB per idle authenticated connection at %s", thousands(float64(cfg.Idle))), "idle", cfg.Idle, func(r Result) float64 { return r.KiBPer }, 1},
 	)
 	var rows []summaryRow

@@ -250,6 +250,7 @@ func (r *Result) finish(elapsed time.Duration, ops int64, cpu float64, h *histog
 	}
 	if ops > 0 && cpu > 0 {
 		r.ServerCPU = cpu * 1e6 / float64(ops)
+		r.PerCore = float64(ops) / cpu
 	}
 	r.setLatency(h)
 	codes.fill(r)

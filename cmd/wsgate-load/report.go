@@ -30,10 +30,11 @@ type Result struct {
 
 	Emits int64 `json:"emits,omitempty"` // fanout: messages sent to rooms
 
-	ServerCPU float64 `json:"server_cpu_us_per_op,omitempty"` // server CPU µs per op, given its pid
-	RSSBefore int64   `json:"rss_before_kib,omitempty"`       // idle: server VmRSS before dialing
-	RSSAfter  int64   `json:"rss_after_kib,omitempty"`        // idle: with every connection open
-	KiBPer    float64 `json:"kib_per_conn,omitempty"`         // idle: (after − before) ÷ conns
+	ServerCPU float64 `json:"server_cpu_us_per_op,omitempty"`  // server CPU µs per op, given its pid
+	PerCore   float64 `json:"ops_per_server_core_s,omitempty"` // ops per second of server CPU: 1e6 ÷ ServerCPU
+	RSSBefore int64   `json:"rss_before_kib,omitempty"`        // idle: server VmRSS before dialing
+	RSSAfter  int64   `json:"rss_after_kib,omitempty"`         // idle: with every connection open
+	KiBPer    float64 `json:"kib_per_conn,omitempty"`          // idle: (after − before) ÷ conns
 }
 
 // setLatency fills in the percentiles from h.
