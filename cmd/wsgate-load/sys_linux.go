@@ -12,10 +12,6 @@ import (
 	"unsafe"
 )
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
 // processCPU returns the CPU time, user and system, that process pid has
 // used, from /proc/<pid>/stat (to 10 ms).
 func processCPU(pid int) (float64, error) {
@@ -26,27 +22,6 @@ func processCPU(pid int) (float64, error) {
 	return parseStatCPU(b)
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) of a
-// /proc/<pid>/stat line, in seconds. The command name (field 2) may hold
-// spaces and parentheses, so fields are counted after its last ')'.
-func parseStatCPU(b []byte) (float64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed stat line")
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); utime is field 14, stime 15.
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("malformed stat line")
-	}
-	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
-	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed stat line")
-	}
-	return float64(utime+stime) / clockTicks, nil
-}
-
 // processRSS returns the resident memory of process pid in KiB, VmRSS of
 // /proc/<pid>/status.
 func processRSS(pid int) (int64, error) {
@@ -55,22 +30,6 @@ func processRSS(pid int) (int64, error) {
 		return 0, err
 	}
 	return parseVmRSS(b)
-}
-
-func parseVmRSS(b []byte) (int64, error) {
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		name, value, ok := strings.Cut(s.Text(), ":")
-		if !ok || name != "VmRSS" {
-			continue
-		}
-		f := strings.Fields(value)
-		if len(f) != 2 || f[1] != "kB" {
-			break
-		}
-		return strconv.ParseInt(f[0], 10, 64)
-	}
-	return 0, fmt.Errorf("no VmRSS line")
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.
