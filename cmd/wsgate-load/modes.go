@@ -466,10 +466,15 @@ func runFanout(ctx context.Context, t *target, cfg runConfig) (Result, error) {
 				rep, err := parseReply(msg)
 				switch {
 				case err != nil:
-				case rep.ID != nil && rep.Error != nil:
-					acks[i] <- rep.errorCode()
 				case rep.ID != nil:
-					acks[i] <- ""
+					code := ""
+					if rep.Error != nil {
+						code = rep.errorCode()
+					}
+					select {
+					case acks[i] <- code:
+					default: // an ack no publisher waits for
+					}
 				case rep.Event == cfg.Said:
 					var d saidData
 					if json.Unmarshal(rep.Data, &d) != nil || d.Seq != r.seq.Load() {
@@ -479,7 +484,10 @@ func runFanout(ctx context.Context, t *target, cfg runConfig) (Result, error) {
 						rec.record(time.Duration(time.Now().UnixNano() - d.T))
 					}
 					if r.got.Add(1) == int64(len(r.members)) {
-						r.all <- struct{}{}
+						select {
+						case r.all <- struct{}{}:
+						default: // a publisher that gave up
+						}
 					}
 				}
 			}
