@@ -3,6 +3,7 @@ package wsgate_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -180,4 +181,22 @@ func TestCompressionOptionsRefused(t *testing.T) {
 	if got := wsgate.CompressionContextTakeover.String(); got != "CompressionContextTakeover" {
 		t.Errorf("String: %q", got)
 	}
+}
+
+// Compression is an opt-in: here for a gateway whose messages are large,
+// repetitive and carry no secret next to what a client sends, where
+// bandwidth costs more than memory.
+func ExampleCompression() {
+	gw, err := wsgate.New(wsgate.Options{
+		Origins:              []string{"https://app.example.com"},
+		Compression:          wsgate.CompressionNoContextTakeover, // no state kept between messages
+		CompressionThreshold: 1024,                                // smaller messages go as they are
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer gw.Shutdown(context.Background())
+	fmt.Println("compressing messages of 1 KiB and more for clients that offer permessage-deflate")
+	// Output: compressing messages of 1 KiB and more for clients that offer permessage-deflate
 }
