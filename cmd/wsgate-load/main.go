@@ -125,11 +125,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *conns <= 0 {
 		return errors.New("-c must be at least 1")
 	}
-	mode2, err := parseCompression(*compress)
+	offer, err := parseCompression(*compress)
 	if err != nil {
 		return err
 	}
-	t := &target{URL: *url, Origin: *origin, Cookie: *cookie, Bearer: *bearer, Compress: clientCompression(mode2),
+	t := &target{URL: *url, Origin: *origin, Cookie: *cookie, Bearer: *bearer, Compress: clientCompression(offer),
 		Event: *event, Payload: *payload}
 	if *payloadSize > 0 {
 		t.Payload = strings.Repeat("x", *payloadSize)
@@ -183,7 +183,7 @@ func compareMain(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	dialers := fs.Int("dialers", 16, "concurrent dialers of the handshake run")
 	idle := fs.Int("idle", 10000, "idle connections (0: no idle run)")
 	idleWarm := fs.Bool("idle-warm", false, "one round trip on each idle connection first")
-	payloadNote := fs.Int("idle-payload", 0, "with -idle-warm: an echo payload of this many bytes (to exercise compression)")
+	idlePayload := fs.Int("idle-payload", 0, "with -idle-warm: an echo payload of this many bytes (to exercise compression)")
 	settle := fs.Duration("settle", 2*time.Second, "how long idle connections idle before the memory is read")
 	fanout := fs.Int("fanout", 1000, "connections of the fan-out run (0: none)")
 	roomSize := fs.Int("room-size", 100, "members per room of the fan-out run")
@@ -215,8 +215,8 @@ func compareMain(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 	if cfg.Rounds < 1 || cfg.Dialers < 1 {
 		return errors.New("-rounds and -dialers must be at least 1")
 	}
-	if *payloadNote > 0 {
-		cfg.IdlePayload = strings.Repeat("wsgate-load ", *payloadNote/12+1)[:*payloadNote]
+	if *idlePayload > 0 {
+		cfg.IdlePayload = strings.Repeat("wsgate-load ", *idlePayload/12+1)[:*idlePayload]
 	}
 	if _, err := raiseFileLimit(); err != nil {
 		fmt.Fprintf(stderr, "wsgate-load: cannot raise the file limit: %v\n", err)

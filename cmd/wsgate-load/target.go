@@ -46,8 +46,8 @@ func (t *target) init() {
 			}
 			return c, nil
 		},
-		TLSNextProto:      map[string]func(string, *tls.Conn) http.RoundTripper{},
-		ForceAttemptHTTP2: false,
+		// A non-nil, empty map: no HTTP/2, whose streams cannot be upgraded.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}}
 }
 
