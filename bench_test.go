@@ -3,7 +3,6 @@ package wsgate_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/internal/baseline"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
@@ -40,17 +40,6 @@ const (
 )
 
 var benchKey = []byte("benchmark-hmac-key-0123456789abcdef")
-
-type benchIn struct {
-	N int    `json:"n"`
-	S string `json:"s"`
-}
-
-type benchOut struct {
-	N   int    `json:"n"`
-	S   string `json:"s"`
-	Sub string `json:"sub"`
-}
 
 // benchGateway is the gateway side: JWT from the access_token cookie, the
 // Authenticated guard on every event, a typed handler. The rate limit is
@@ -76,8 +65,8 @@ func benchGateway(b *testing.B) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wsgate.On(gw, "echo", func(c *wsgate.Context, in benchIn) (benchOut, error) {
-		return benchOut{N: in.N, S: in.S, Sub: c.Principal().Subject}, nil
+	wsgate.On(gw, "echo", func(c *wsgate.Context, in baseline.EchoIn) (baseline.EchoOut, error) {
+		return baseline.EchoOut{N: in.N, S: in.S, Sub: c.Principal().Subject}, nil
 	}, wsgate.HandlerOptions{})
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -88,61 +77,11 @@ func benchGateway(b *testing.B) http.Handler {
 }
 
 // benchBaseline is the same server written by hand on coder/websocket, as
-// lean as its author could make it while doing the same checks.
+// lean as its author could make it while doing the same checks
+// (internal/baseline, which cmd/wsgate-load's compare mode runs too).
 func benchBaseline(b *testing.B) http.Handler {
 	b.Helper()
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(benchIssuer), jwt.WithAudience(benchAudience),
-		jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second),
-	)
-	keyFunc := func(*jwt.Token) (any, error) { return benchKey, nil }
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") != benchOrigin {
-			http.Error(w, "origin not allowed", http.StatusForbidden)
-			return
-		}
-		cookie, err := r.Cookie("access_token")
-		if err != nil {
-			http.Error(w, "missing token", http.StatusUnauthorized)
-			return
-		}
-		var claims jwt.RegisteredClaims
-		if _, err := parser.ParseWithClaims(cookie.Value, &claims, keyFunc); err != nil {
-			http.Error(w, "invalid token", http.StatusUnauthorized)
-			return
-		}
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-		if err != nil {
-			return
-		}
-		defer ws.CloseNow()
-		ctx := context.Background()
-		for {
-			_, msg, err := ws.Read(ctx)
-			if err != nil {
-				return
-			}
-			var env struct {
-				Event string          `json:"event"`
-				Data  json.RawMessage `json:"data"`
-				ID    *int64          `json:"id"`
-			}
-			if json.Unmarshal(msg, &env) != nil || env.Event != "echo" || env.ID == nil {
-				return
-			}
-			var in benchIn
-			if json.Unmarshal(env.Data, &in) != nil {
-				return
-			}
-			ack, _ := json.Marshal(struct {
-				ID   int64    `json:"id"`
-				Data benchOut `json:"data"`
-			}{*env.ID, benchOut{N: in.N, S: in.S, Sub: claims.Subject}})
-			if ws.Write(ctx, websocket.MessageText, ack) != nil {
-				return
-			}
-		}
-	})
+	return baseline.New(baseline.Config{Origin: benchOrigin, Key: benchKey, Issuer: benchIssuer, Audience: benchAudience})
 }
 
 // benchServer serves h over a transport and returns how to dial it.

@@ -100,7 +100,9 @@ func New(opts Options) (*Gateway, error) {
 		// would let a same-host origin of any scheme through.
 		InsecureSkipVerify: true,
 		Subprotocols:       subprotocols(opts),
-		CompressionMode:    websocket.CompressionDisabled,
+		// Off unless opted in: see Compression.
+		CompressionMode:      opts.Compression.mode(),
+		CompressionThreshold: opts.CompressionThreshold,
 	}
 	if opts.Broker != nil {
 		stop, err := opts.Broker.Subscribe(g.deliver)

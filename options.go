@@ -85,6 +85,15 @@ type Options struct {
 	// Subprotocols are the application subprotocols the gateway may
 	// negotiate, in order of preference.
 	Subprotocols []string
+	// Compression opts in to permessage-deflate for clients that offer it.
+	// Default CompressionOff: compression costs memory per connection and,
+	// where a message mixes a secret with attacker-chosen data, leaks the
+	// secret through frame sizes (CRIME/BREACH). See Compression.
+	Compression Compression
+	// CompressionThreshold is the smallest message compressed, in bytes,
+	// when Compression is on. Zero means the library's default: 512 bytes
+	// without context takeover, 128 with it.
+	CompressionThreshold int
 
 	// OnConnect is called after the upgrade, before the first event is
 	// read.
@@ -205,6 +214,12 @@ func (o *Options) validate() error {
 		if f.negative {
 			return fmt.Errorf("wsgate: Options.%s is negative: this limit cannot be turned off (zero means its default)", f.name)
 		}
+	}
+	if o.CompressionThreshold < 0 {
+		return fmt.Errorf("wsgate: Options.CompressionThreshold is negative (zero means its default)")
+	}
+	if o.Compression < CompressionOff || o.Compression > CompressionContextTakeover {
+		return fmt.Errorf("wsgate: Options.Compression is %v, not one of the Compression constants", o.Compression)
 	}
 	if o.ReadLimit > MaxReadLimit {
 		return fmt.Errorf("wsgate: Options.ReadLimit is over MaxReadLimit (%d bytes)", int64(MaxReadLimit))
