@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/internal/baseline"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
@@ -103,13 +104,13 @@ func roomBenchConn(b *testing.B, broker wsgate.Broker) *websocket.Conn {
 		defer cancel()
 		_ = gw.Shutdown(ctx)
 	})
-	wsgate.On(gw, "ack", func(c *wsgate.Context, in benchIn) (benchIn, error) {
+	wsgate.On(gw, "ack", func(c *wsgate.Context, in baseline.EchoIn) (baseline.EchoIn, error) {
 		return in, nil
 	}, wsgate.HandlerOptions{})
-	wsgate.On(gw, "emit-conn", func(c *wsgate.Context, in benchIn) (bool, error) {
+	wsgate.On(gw, "emit-conn", func(c *wsgate.Context, in baseline.EchoIn) (bool, error) {
 		return true, c.Conn().Emit("echo", in)
 	}, wsgate.HandlerOptions{})
-	wsgate.On(gw, "emit-room", func(c *wsgate.Context, in benchIn) (bool, error) {
+	wsgate.On(gw, "emit-room", func(c *wsgate.Context, in baseline.EchoIn) (bool, error) {
 		return true, gw.To("mine").Emit("echo", in)
 	}, wsgate.HandlerOptions{})
 
