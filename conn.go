@@ -91,6 +91,8 @@ type Conn struct {
 	// read loop state, touched only by the session goroutine
 	malformed  int
 	violations int
+
+	hooks connHooks // hooks.go
 }
 
 func newConn(g *Gateway, ws *websocket.Conn, netConn net.Conn, r *http.Request, p *Principal, t *ticket) *Conn {

@@ -187,7 +187,9 @@ func (t *Target) publish(m *BrokerMessage) error {
 		m.Rooms, m.Subjects = t.rooms, t.subjects
 	}
 	m.Except = t.except
-	if err := t.gw.opts.Broker.Publish(context.Background(), m); err != nil {
+	err := t.gw.opts.Broker.Publish(context.Background(), m)
+	t.gw.brokerPublished(m.Op, err)
+	if err != nil {
 		return fmt.Errorf("wsgate: publish to the other gateway processes: %w", err)
 	}
 	return nil
@@ -284,6 +286,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		}
 		if !json.Valid(data) {
 			g.log.Error("wsgate: broker message dropped: its data is not valid JSON", slog.String("event", m.Event))
+			g.brokerDelivered(m.Op, errDeliveryBadData)
 			return
 		}
 		// m is not ours to keep: the frame is a copy.
@@ -294,13 +297,17 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, data...)
 		b = append(b, '}')
 		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}})
+		g.brokerDelivered(m.Op, nil)
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
+			g.brokerDelivered(m.Op, errDeliveryBadClose)
 			return
 		}
 		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})
+		g.brokerDelivered(m.Op, nil)
 	default:
 		g.log.Error("wsgate: broker message dropped: unknown operation", slog.Int("op", int(m.Op)))
+		g.brokerDelivered(m.Op, errDeliveryBadOp)
 	}
 }

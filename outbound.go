@@ -97,6 +97,7 @@ func (c *Conn) flush() {
 func (c *Conn) overflow() {
 	c.mu.Lock()
 	c.discard = true
+	c.noteCloseLocked()
 	c.dropQueueLocked()
 	c.closeLocked(StatusTryAgainLater, "slow consumer")
 	c.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 func (g *Gateway) serve(c *Conn) {
 	defer g.teardown(c)
 	g.track(c)
+	g.connOpened(c)
 	if g.admission.closing() {
 		// Shutdown began between admission and tracking, and its
 		// snapshot missed this connection.
@@ -65,6 +66,7 @@ func (g *Gateway) teardown(c *Conn) {
 	c.in.wg.Wait()
 	c.bg.Wait()
 	g.untrack(c)
+	g.connClosed(c)
 	if g.opts.OnDisconnect != nil {
 		c.mu.Lock()
 		status := c.status
@@ -162,6 +164,7 @@ func (c *Conn) dispatch(f *frame) error {
 	g := c.gw
 	if c.limiter != nil && !c.limiter.Allow() {
 		c.violations++
+		c.rateLimited()
 		env, _ := decodeEnvelope(f.b)
 		c.answerError(env.ID, env.HasID, errRateLimited)
 		g.frames.put(f)
@@ -214,6 +217,7 @@ func (c *Conn) handle(ctx *Context) {
 	rt := ctx.route
 	var result any
 	err := runGuards(ctx, rt.guards)
+	c.guardDenied(ctx, err)
 	if err == nil {
 		err = protect(func() (err error) {
 			result, err = rt.handler(ctx)

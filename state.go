@@ -103,6 +103,7 @@ func (c *Conn) closeLocked(code StatusCode, reason string) {
 		return
 	}
 	code, reason = closeFrame(code, reason)
+	c.noteCloseLocked()
 	c.state = stateClosing
 	c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
 	c.cancel()
@@ -121,6 +122,7 @@ func (c *Conn) closeLocked(code StatusCode, reason string) {
 func (c *Conn) fail(code StatusCode, reason string) {
 	c.mu.Lock()
 	if c.state < stateClosing {
+		c.noteCloseLocked()
 		c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
 	}
 	c.closedLocked()
@@ -147,6 +149,7 @@ func (c *Conn) finish(readErr error) {
 	c.cancel()
 	c.mu.Lock()
 	if c.state < stateClosing {
+		c.noteCloseLocked()
 		c.status = peerStatus(readErr)
 	}
 	done := c.closeDone
