@@ -249,8 +249,10 @@ func TestHooksTokenExpiryClose(t *testing.T) {
 func TestHooksSlowConsumerQueueDepth(t *testing.T) {
 	t.Parallel()
 	const queue = 4
-	// The write watchdog far away: only the full queue can close.
-	e, rec := hkSetup(t, wsgate.Options{OutboundQueue: queue, WriteTimeout: time.Hour, EventsPerSecond: -1})
+	// The write watchdog far away: only the full queue can close. The
+	// peer never completes the close: CloseTimeout drops it soon.
+	e, rec := hkSetup(t, wsgate.Options{OutboundQueue: queue, WriteTimeout: time.Hour, EventsPerSecond: -1,
+		CloseTimeout: 100 * time.Millisecond})
 	e.dialRaw("stuck") // never reads
 	payload := strings.Repeat("y", 32<<10)
 	limEventually(t, "the stuck peer closed", func() bool {
