@@ -21,10 +21,12 @@ import (
 // rather than an interface, so that a hook added in a later version breaks
 // no implementation, and an implementation sets only what it needs.
 //
-// Hooks are called synchronously, on the gateway's goroutines, some with a
-// connection's lock not held but its work waiting: they must be quick and
-// must not block (increment a counter, end a span). They must not keep the
-// *Conn past their return, nor call its Close.
+// Hooks are called synchronously, on the goroutine doing the work they
+// report (a connection's reader, a handler's goroutine, the caller of an
+// emit, the Broker's delivery goroutine), never with a lock of the gateway
+// held; the work waits for them, so they must be quick and must not block
+// (count, end a span). They must not keep the *Conn past their return, nor
+// call its Close.
 //
 // Labels. What a hook is given is bounded by design, so that it may be used
 // as a metric label as it is: Event is a registered event name, RefreshEvent,
