@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,13 +28,22 @@ const origin = "https://app.example.com"
 var key = []byte("wsgateprom-test-key-0123456789abcdef")
 
 // setup serves a gateway with the metrics' hooks in memory.
-func setup(t *testing.T, opts wsgate.Options) (*prometheus.Registry, *wsgate.Gateway, *wsgatetest.Server) {
+func setup(t testing.TB, opts wsgate.Options) (*prometheus.Registry, *wsgate.Gateway, *wsgatetest.Server) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	metrics, err := wsgateprom.New(reg, wsgateprom.Options{ConstLabels: prometheus.Labels{"gateway": "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Hooks = metrics.Hooks()
+	gw, srv := serveGateway(t, opts)
+	return reg, gw, srv
+}
+
+// serveGateway serves a gateway with events that succeed, fail, crash
+// and are denied.
+func serveGateway(t testing.TB, opts wsgate.Options) (*wsgate.Gateway, *wsgatetest.Server) {
+	t.Helper()
 	v, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{Methods: []string{"HS256"}, Key: key, AllowAnyIssuer: true, AllowAnyAudience: true})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +51,6 @@ func setup(t *testing.T, opts wsgate.Options) (*prometheus.Registry, *wsgate.Gat
 	opts.Origins = []string{origin}
 	opts.Authenticator = v
 	opts.Logger = slog.New(slog.DiscardHandler)
-	opts.Hooks = metrics.Hooks()
 	gw, err := wsgate.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -58,10 +67,10 @@ func setup(t *testing.T, opts wsgate.Options) (*prometheus.Registry, *wsgate.Gat
 		defer cancel()
 		_ = gw.Shutdown(ctx)
 	})
-	return reg, gw, wsgatetest.NewServer(t, gw)
+	return gw, wsgatetest.NewServer(t, gw)
 }
 
-func dialOptions(t *testing.T, sub string) wsgatetest.DialOptions {
+func dialOptions(t testing.TB, sub string) wsgatetest.DialOptions {
 	o := wsgatetest.DialOptions{Origin: origin, Timeout: 10 * time.Second}
 	if sub != "" {
 		token := wsgatetest.Signer{Key: key}.Token(t, sub, nil)
@@ -258,5 +267,42 @@ func TestNewRegistersOnce(t *testing.T) {
 	m.Hooks().RateLimited(nil)
 	if got := value(t, reg, "wsgate_rate_limited_events_total", map[string]string{"gateway": "b"}); got != 1 {
 		t.Fatalf("gateway b's counter = %v, want 1", got)
+	}
+}
+
+// BenchmarkRoundTripMetrics is one request and its ack on a gateway whose
+// hooks update the Prometheus metrics, over the in-memory transport with a
+// bare client: compare with the core's BenchmarkRoundTripHooks.
+func BenchmarkRoundTripMetrics(b *testing.B) {
+	for _, metrics := range []bool{false, true} {
+		b.Run(map[bool]string{false: "none", true: "prometheus"}[metrics], func(b *testing.B) {
+			opts := wsgate.Options{EventsPerSecond: -1}
+			var srv *wsgatetest.Server
+			if metrics {
+				_, _, srv = setup(b, opts)
+			} else {
+				_, srv = serveGateway(b, opts)
+			}
+			ctx := context.Background()
+			token := wsgatetest.Signer{Key: key}.Token(b, "alice", nil)
+			ws, _, err := websocket.Dial(ctx, srv.URL, &websocket.DialOptions{
+				HTTPClient: srv.HTTPClient(),
+				HTTPHeader: http.Header{"Origin": {origin}, "Cookie": {wsgate.DefaultTokenCookie + "=" + token}},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ws.CloseNow()
+			msg := []byte(`{"event":"echo","data":{"n":42},"id":1}`)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ws.Write(ctx, websocket.MessageText, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ws.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
