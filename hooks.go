@@ -345,7 +345,13 @@ func (c *Conn) beginEventHooked(ev event) eventTrace {
 
 // endEvent finishes the report begun by beginEvent.
 func (c *Conn) endEvent(t eventTrace) {
-	if t.ctx == nil || c.gw.hooks.EventHandled == nil {
+	if t.ctx != nil {
+		c.endEventHooked(t)
+	}
+}
+
+func (c *Conn) endEventHooked(t eventTrace) {
+	if c.gw.hooks.EventHandled == nil {
 		return
 	}
 	info := EventInfo{Event: t.name, Outcome: OutcomeOK, Duration: time.Since(t.start)}
@@ -361,8 +367,14 @@ func (c *Conn) endEvent(t eventTrace) {
 // guardDenied reports err, the result of an event's guard chain, when it is
 // a denial.
 func (c *Conn) guardDenied(ctx *Context, err error) {
+	if err != nil && c.gw.hooks != nil {
+		c.guardDeniedHooked(ctx, err)
+	}
+}
+
+func (c *Conn) guardDeniedHooked(ctx *Context, err error) {
 	h := c.gw.hooks
-	if err == nil || h == nil || h.GuardDenied == nil {
+	if h.GuardDenied == nil {
 		return
 	}
 	if e, ok := asError(err); ok {
