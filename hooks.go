@@ -116,7 +116,9 @@ type CloseInfo struct {
 	Status CloseStatus
 	// QueueDepth is how many frames waited in the outbound queue when the
 	// close was decided (by the gateway, or by the peer's close or
-	// disappearance). A slow-consumer close (1013) reports the full queue.
+	// disappearance). A close for a full queue (1013) reports about
+	// OutboundQueue; one for a write over WriteTimeout (1013 too), what
+	// waited behind that write.
 	QueueDepth int
 	// Duration is how long the connection was open.
 	Duration time.Duration
