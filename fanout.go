@@ -301,7 +301,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
-			g.brokerDelivered(m.Op, errDeliveryBadClose)
+			g.brokerDelivered(m.Op, err)
 			return
 		}
 		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})

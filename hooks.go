@@ -165,11 +165,11 @@ func (op BrokerOp) String() string {
 	return "unknown"
 }
 
-// Errors BrokerDelivered reports for a message dropped on delivery.
+// Errors BrokerDelivered reports for a message dropped on delivery; a
+// close it cannot carry is reported with checkClose's error.
 var (
-	errDeliveryBadData  = errors.New("wsgate: broker message dropped: its data is not valid JSON")
-	errDeliveryBadOp    = errors.New("wsgate: broker message dropped: unknown operation")
-	errDeliveryBadClose = errors.New("wsgate: broker message dropped: a close code or reason no close frame can carry")
+	errDeliveryBadData = errors.New("wsgate: broker message dropped: its data is not valid JSON")
+	errDeliveryBadOp   = errors.New("wsgate: broker message dropped: unknown operation")
 )
 
 // JoinHooks returns hooks that call each of hs in order. EventStart
