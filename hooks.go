@@ -116,7 +116,7 @@ type CloseInfo struct {
 	Status CloseStatus
 	// QueueDepth is how many frames waited in the outbound queue when the
 	// close was decided (by the gateway, or by the peer's close or
-	// disappearance). A close for a full queue (1013) reports about
+	// disappearance). A close for a full queue (1013) reports
 	// OutboundQueue; one for a write over WriteTimeout (1013 too), what
 	// waited behind that write.
 	QueueDepth int

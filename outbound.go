@@ -29,6 +29,7 @@ func (c *Conn) send(f *frame, inline bool) error {
 		return ErrClosed
 	}
 	if c.queued >= c.gw.opts.OutboundQueue {
+		c.noteCloseLocked()
 		c.mu.Unlock()
 		c.gw.frames.put(f)
 		c.overflow()
@@ -97,7 +98,6 @@ func (c *Conn) flush() {
 func (c *Conn) overflow() {
 	c.mu.Lock()
 	c.discard = true
-	c.noteCloseLocked()
 	c.dropQueueLocked()
 	c.closeLocked(StatusTryAgainLater, "slow consumer")
 	c.mu.Unlock()
