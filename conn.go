@@ -92,6 +92,8 @@ type Conn struct {
 	// read loop state, touched only by the session goroutine
 	malformed  int
 	violations int
+
+	hooks connHooks // hooks.go
 }
 
 // newConn makes a connection whose transport comes later (attach): frames

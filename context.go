@@ -33,6 +33,7 @@ type Context struct {
 	id        int64
 	hasID     bool
 	answered  bool
+	failure   *Error // the error answered, for Hooks.EventHandled
 }
 
 // Context returns the context of the request. For an event it is cancelled
@@ -129,6 +130,7 @@ func (c *Context) ReplyError(err error) error {
 	if !ok {
 		e = errInternal
 	}
+	c.failure = e
 	var cause *errorCause
 	if c.gw.opts.IncludeCause && c.event != "" {
 		cause = &errorCause{Pattern: c.event, Data: rawOrNull(c.data)}

@@ -188,7 +188,9 @@ func (t *Target) publish(m *BrokerMessage) error {
 		m.Rooms, m.Subjects = t.rooms, t.subjects
 	}
 	m.Except = t.except
-	if err := t.gw.opts.Broker.Publish(context.Background(), m); err != nil {
+	err := t.gw.opts.Broker.Publish(context.Background(), m)
+	t.gw.brokerPublished(m.Op, err)
+	if err != nil {
 		return fmt.Errorf("wsgate: publish to the other gateway processes: %w", err)
 	}
 	return nil
@@ -310,6 +312,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		}
 		if !json.Valid(data) {
 			g.log.Error("wsgate: broker message dropped: its data is not valid JSON", slog.String("event", m.Event))
+			g.brokerDelivered(m.Op, errDeliveryBadData)
 			return
 		}
 		// m is not ours to keep: the frame is a copy.
@@ -321,13 +324,17 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, data...)
 		b = append(b, '}')
 		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}, event: m.Event, data: b[start : len(b)-1]})
+		g.brokerDelivered(m.Op, nil)
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
+			g.brokerDelivered(m.Op, err)
 			return
 		}
 		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})
+		g.brokerDelivered(m.Op, nil)
 	default:
 		g.log.Error("wsgate: broker message dropped: unknown operation", slog.Int("op", int(m.Op)))
+		g.brokerDelivered(m.Op, errDeliveryBadOp)
 	}
 }

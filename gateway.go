@@ -52,6 +52,8 @@ type Gateway struct {
 
 	stopBroker     func() // ends the Broker's deliveries; nil without one
 	stopBrokerOnce sync.Once
+
+	hooks *Hooks // nil when Options.Hooks sets none
 }
 
 // New returns a gateway configured by opts. It refuses a configuration
@@ -86,6 +88,7 @@ func New(opts Options) (*Gateway, error) {
 		log:     opts.Logger,
 		origins: origins,
 		conns:   make(map[*Conn]struct{}),
+		hooks:   hooksOf(opts),
 	}
 	g.admission.init(opts.MaxConnections, opts.MaxConnectionsPerSubject)
 	g.hub.init()
@@ -126,7 +129,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
 	origin, err := g.checkOrigin(r, isUpgradeRequest(r))
 	if err != nil {
-		writeRefusal(w, err)
+		g.refuse(w, r, err)
 		return
 	}
 	if !isUpgradeRequest(r) {
@@ -134,23 +137,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkUpgradeRequest(r); err != nil {
-		writeRefusal(w, err)
+		g.refuse(w, r, err)
 		return
 	}
 	if g.admission.closing() {
-		writeRefusal(w, errShuttingDown)
+		g.refuse(w, r, errShuttingDown)
 		return
 	}
 
 	principal, err := g.verify(r, origin)
 	if err != nil {
-		writeRefusal(w, err)
+		g.refuse(w, r, err)
 		return
 	}
 
 	ticket, err := g.admission.admit(principal)
 	if err != nil {
-		writeRefusal(w, err)
+		g.refuse(w, r, err)
 		return
 	}
 	// The connection is tracked before the 101 goes out, so that an emit

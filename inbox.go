@@ -271,6 +271,7 @@ func (c *Conn) run(ev event) {
 	}
 	ctx := ev.ctx
 	ctx.principal = c.Principal() // as of this event's turn: a $refresh before it counts
+	defer c.endEvent(c.beginEvent(ev))
 	err := protect(func() error {
 		switch {
 		case ev.protocol:

@@ -166,6 +166,10 @@ type Options struct {
 
 	// Logger receives the gateway's logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// Hooks report connections, handshakes, events and the Broker's
+	// traffic to metrics and traces (see Hooks). Default none, at no cost.
+	Hooks Hooks
 }
 
 // withDefaults returns a copy of o with every zero field set to its default.

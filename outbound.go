@@ -23,6 +23,7 @@ func (c *Conn) send(f *frame, inline bool) error {
 		return ErrClosed
 	}
 	if c.queued >= c.gw.opts.OutboundQueue {
+		c.noteCloseLocked()
 		c.mu.Unlock()
 		c.gw.frames.put(f)
 		c.overflow()

@@ -11,6 +11,7 @@ import (
 // whatever happens, a panic included.
 func (g *Gateway) serve(c *Conn) {
 	defer g.teardown(c)
+	g.connOpened(c)
 	if g.admission.closing() {
 		// Shutdown began between admission and tracking, and its
 		// snapshot missed this connection.
@@ -60,6 +61,7 @@ func (g *Gateway) teardown(c *Conn) {
 	c.in.wg.Wait()
 	c.bg.Wait()
 	g.untrack(c)
+	g.connClosed(c)
 	if g.opts.OnDisconnect != nil {
 		c.mu.Lock()
 		status := c.status
@@ -130,6 +132,7 @@ func (c *Conn) dispatch(f *frame) error {
 	g := c.gw
 	if c.limiter != nil && !c.limiter.Allow() {
 		c.violations++
+		c.rateLimited()
 		env, _ := c.decode(f.b)
 		c.answerError(env.ID, env.HasID, errRateLimited)
 		g.frames.put(f)
@@ -184,6 +187,7 @@ func (c *Conn) handle(ctx *Context) {
 	rt := ctx.route
 	var result any
 	err := runGuards(ctx, rt.guards)
+	c.guardDenied(ctx, err)
 	if err == nil {
 		err = protect(func() (err error) {
 			result, err = rt.handler(ctx)

@@ -99,6 +99,7 @@ func (c *Conn) closeLocked(code StatusCode, reason string) {
 		return
 	}
 	code, reason = closeFrame(code, reason)
+	c.noteCloseLocked()
 	c.state = stateClosing
 	c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
 	c.cancel()
@@ -117,6 +118,7 @@ func (c *Conn) closeLocked(code StatusCode, reason string) {
 func (c *Conn) fail(code StatusCode, reason string) {
 	c.mu.Lock()
 	if c.state < stateClosing {
+		c.noteCloseLocked()
 		c.status = CloseStatus{Code: code, Reason: reason, ByServer: true}
 	}
 	c.closedLocked()
@@ -143,6 +145,7 @@ func (c *Conn) finish(readErr error) {
 	c.cancel()
 	c.mu.Lock()
 	if c.state < stateClosing {
+		c.noteCloseLocked()
 		c.status = peerStatus(readErr)
 	}
 	done := c.closeDone

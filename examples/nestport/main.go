@@ -34,10 +34,18 @@
 //	HTTP_READ_HEADER_TIMEOUT      the host server's limit on reading a request's headers (default 5s)
 //	HTTP_READ_TIMEOUT             its limit on reading a whole request, body included (default 10s)
 //	HTTP_IDLE_TIMEOUT             how long it keeps an idle keep-alive connection open (default 60s)
+//	METRICS                       1 (or true) serves Prometheus metrics at /metrics (default off)
 //
 // The three HTTP_ timeouts are durations above zero. They bound plain HTTP
 // only: hijacking clears a connection's deadlines, so a WebSocket outlives
 // them (its life is bounded by keepalive and the gateway's limits).
+//
+// With METRICS=1, GET /metrics answers the Prometheus text format: the
+// gateway's wsgate_… metrics (connections, refused handshakes, events by
+// name and outcome, guard denials, rate-limited events; see the README),
+// and the Go runtime's and the process's. They are served on ADDR beside
+// the gateway, as suits a demo: anyone who can reach the port can read
+// them. A production server serves metrics on an internal listener.
 //
 // Every connection is authenticated: a handshake without the access_token
 // cookie is answered 401 {"status":"error","message":"missing token",
@@ -77,6 +85,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wsgate/wsgate"
 )
 
@@ -110,7 +119,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 // serve serves gw on ln until ctx is done, then shuts down: the gateway
 // first (close 1001 after running handlers finish), then the server.
 func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway, out io.Writer) error {
-	srv := newServer(cfg, newMux(gw))
+	mux := newMux(gw)
+	mountMetrics(mux, cfg.metrics)
+	srv := newServer(cfg, mux)
 	page, socket := cfg.urls(ln.Addr().String())
 	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
 	if cfg.generatedSecret {
@@ -254,7 +265,10 @@ type config struct {
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	idleTimeout       time.Duration
-	limits            wsgate.Options // only the limit fields are used
+	limits            wsgate.Options // only the limit fields and Hooks are used
+	// metrics is the registry /metrics serves (METRICS=1), nil when off;
+	// its gateway metrics' hooks are in limits.Hooks.
+	metrics *prometheus.Registry
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -307,7 +321,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	p.int("WS_MAX_CONNECTIONS", &l.MaxConnections)
 	p.int("WS_MAX_CONNECTIONS_PER_SUBJECT", &l.MaxConnectionsPerSubject)
 	p.int("WS_HANDLER_CONCURRENCY", &l.HandlerConcurrency)
-	return cfg, p.err
+	var metrics bool
+	p.parse("METRICS", func(v string) (err error) { metrics, err = strconv.ParseBool(v); return err })
+	if p.err != nil || !metrics {
+		return cfg, p.err
+	}
+	reg, m, err := newMetrics()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.metrics, l.Hooks = reg, m.Hooks()
+	return cfg, nil
 }
 
 // defaultOrigin is the origin of the page this server serves on addr, as a
