@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -258,10 +259,7 @@ type env struct {
 // the default; noLeeway: none).
 func newEnv(t *testing.T, opts wsgate.Options, leeway time.Duration) *env {
 	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
+	key := newHMACKey(t)
 	opts.Origins = []string{testOrigin}
 	opts.Authenticator = newHS256[testClaims](t, key, leeway)
 	if opts.Logger == nil {
@@ -545,6 +543,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// wantGone waits for OnDisconnect and checks the gateway forgot the
+// connection: the teardown ran.
+func wantGone(t *testing.T, gw *wsgate.Gateway, gone <-chan disconnect) disconnect {
+	t.Helper()
+	d := recv(t, gone, "OnDisconnect")
+	eventually(t, "the gateway to forget the connection", func() bool { return gw.Len() == 0 })
+	return d
+}
+
 // disconnect is one call of OnDisconnect.
 type disconnect struct {
 	subject string
@@ -686,3 +693,181 @@ type nopBroker struct{}
 func (nopBroker) Publish(context.Context, *wsgate.BrokerMessage) error { return nil }
 
 func (nopBroker) Subscribe(func(*wsgate.BrokerMessage)) (func(), error) { return func() {}, nil }
+
+// ------------------------------------------------- JWT verifier fixtures
+
+// The verifier tests run every JWT verifier on a fixed clock, verifierNow,
+// and build their tokens with signToken (or rawHS256 for JSON no signing
+// library writes).
+
+// verifierClaims is the claims type of the verifier tests: registered
+// claims plus one application claim (always encoded, even empty).
+type verifierClaims struct {
+	jwt.RegisteredClaims
+	Role string `json:"role"`
+}
+
+// verifierNow is the fixed time every verifier of jwtOpts sees.
+var verifierNow = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// verifierClock is the JWTOptions.Now of jwtOpts: verifierNow, always.
+func verifierClock() time.Time { return verifierNow }
+
+// verifierIssuer and verifierAudience are the iss and aud jwtOpts
+// requires.
+const (
+	verifierIssuer   = "https://auth.example.com"
+	verifierAudience = "chat"
+)
+
+// goodVerifierClaims are claims that pass every check of jwtOpts at
+// verifierNow, for alice with role admin.
+func goodVerifierClaims() verifierClaims {
+	return verifierClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    verifierIssuer,
+			Subject:   "alice",
+			Audience:  jwt.ClaimStrings{verifierAudience},
+			IssuedAt:  jwt.NewNumericDate(verifierNow.Add(-time.Minute)),
+			NotBefore: jwt.NewNumericDate(verifierNow.Add(-time.Minute)),
+			ExpiresAt: jwt.NewNumericDate(verifierNow.Add(10 * time.Minute)),
+		},
+		Role: "admin",
+	}
+}
+
+// newHMACKey returns a random 32-byte HMAC key.
+func newHMACKey(t testing.TB) []byte {
+	t.Helper()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// signToken signs claims with method and key, adding header fields.
+func signToken(t testing.TB, method jwt.SigningMethod, key any, claims jwt.Claims, header map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// jwtOpts returns options, on verifierClock, that goodVerifierClaims pass
+// for methods and key, changed by edit (nil: none).
+func jwtOpts(methods []string, key any, edit func(*wsgate.JWTOptions)) wsgate.JWTOptions {
+	opts := wsgate.JWTOptions{
+		Methods:  methods,
+		Key:      key,
+		Issuer:   verifierIssuer,
+		Audience: verifierAudience,
+		Now:      verifierClock,
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	return opts
+}
+
+// newVerifier returns the verifier of verifierClaims for opts.
+func newVerifier(t testing.TB, opts wsgate.JWTOptions) *wsgate.JWT[verifierClaims, *verifierClaims] {
+	t.Helper()
+	v, err := wsgate.NewJWT[verifierClaims](opts)
+	if err != nil {
+		t.Fatalf("NewJWT: %v", err)
+	}
+	return v
+}
+
+// mustAcceptToken authenticates token and checks the principal against claims.
+func mustAcceptToken(t *testing.T, a wsgate.Authenticator, token string, want verifierClaims, leeway time.Duration) *wsgate.Principal {
+	t.Helper()
+	p, err := a.Authenticate(context.Background(), token)
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if p.Subject != want.Subject {
+		t.Errorf("Subject = %q, want %q", p.Subject, want.Subject)
+	}
+	var wantExp time.Time
+	if want.ExpiresAt != nil {
+		wantExp = want.ExpiresAt.Add(leeway)
+	}
+	if !p.Expires.Equal(wantExp) {
+		t.Errorf("Expires = %v, want %v", p.Expires, wantExp)
+	}
+	c, ok := p.Claims.(*verifierClaims)
+	if !ok {
+		t.Fatalf("Claims is %T, want *verifierClaims", p.Claims)
+	}
+	if c.Role != want.Role || c.Subject != want.Subject || c.Issuer != want.Issuer {
+		t.Errorf("Claims = %+v, want %+v", c, want)
+	}
+	payload := strings.Split(token, ".")[1]
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(p.RawClaims) != string(raw) {
+		t.Errorf("RawClaims = %s, want %s", p.RawClaims, raw)
+	}
+	if role, ok := p.Claim("role"); ok != (want.Role != "") || (ok && role != want.Role) {
+		t.Errorf(`Claim("role") = %v, %v; want %q`, role, ok, want.Role)
+	}
+	return p
+}
+
+// mustRefuseToken authenticates token, expects a refusal with msg and checks
+// that the answer leaks nothing of the token.
+func mustRefuseToken(t *testing.T, a wsgate.Authenticator, token, msg string) *wsgate.Error {
+	t.Helper()
+	p, err := a.Authenticate(context.Background(), token)
+	if err == nil {
+		t.Fatalf("Authenticate accepted the token: %+v", p)
+	}
+	if p != nil {
+		t.Errorf("Authenticate returned a principal with an error")
+	}
+	var e *wsgate.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error is %T (%v), want *wsgate.Error", err, err)
+	}
+	if e.Status != http.StatusUnauthorized || e.Code != wsgate.CodeUnauthorized {
+		t.Errorf("Status, Code = %d, %q; want 401, %q", e.Status, e.Code, wsgate.CodeUnauthorized)
+	}
+	if e.Message != msg {
+		t.Errorf("Message = %q, want %q (cause: %v)", e.Message, msg, e.Err)
+	}
+	if e.Err == nil {
+		t.Error("Err is nil: the cause is lost for logs")
+	}
+	for _, part := range append(strings.Split(token, "."), token) {
+		if len(part) >= 4 && (strings.Contains(e.Message, part) || strings.Contains(e.Error(), part)) {
+			t.Errorf("the answer %q contains token text", e.Error())
+		}
+	}
+	return e
+}
+
+// Tokens built byte by byte, for JSON that no signing library writes.
+
+// hs256Header is the JOSE header of an ordinary HS256 token.
+const hs256Header = `{"alg":"HS256","typ":"JWT"}`
+
+// rawHS256 signs header and claims, JSON texts used exactly as given.
+func rawHS256(t testing.TB, key []byte, header, claims string) string {
+	t.Helper()
+	signing := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}

@@ -38,15 +38,6 @@ func bothModes(t *testing.T, f func(t *testing.T, conc int)) {
 	}
 }
 
-// wantGone waits for OnDisconnect and checks the gateway forgot the
-// connection: the teardown ran.
-func wantGone(t *testing.T, gw *wsgate.Gateway, gone <-chan disconnect) disconnect {
-	t.Helper()
-	d := recv(t, gone, "OnDisconnect")
-	eventually(t, "the gateway to forget the connection", func() bool { return gw.Len() == 0 })
-	return d
-}
-
 func TestPanicWhileEncodingAnswersIsRecovered(t *testing.T) {
 	t.Parallel()
 	bothModes(t, func(t *testing.T, conc int) {
