@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,7 +47,7 @@ func corsGateway(t *testing.T) (*wsgatetest.Server, *atomic.Int64, *atomic.Value
 			calls.Add(1)
 			return v.Authenticate(ctx, token)
 		}),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

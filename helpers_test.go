@@ -131,6 +131,17 @@ func withCookie(token string) wsgatetest.DialOptions {
 	}
 }
 
+// cookieDialOptions dials from testOrigin with token in the default cookie
+// (no cookie for ""), the client waiting at most testWait.
+func cookieDialOptions(token string) wsgatetest.DialOptions {
+	o := withCookie(token)
+	o.Timeout = testWait
+	if token == "" {
+		o.Cookies = nil
+	}
+	return o
+}
+
 // ------------------------------------------------------------------- logs
 
 // quietLogger discards the gateway's logs (many tests make it log errors
@@ -284,16 +295,8 @@ func (e *env) token(sub string) string {
 	return e.signer.Token(e.t, sub, nil)
 }
 
-// dialOptions dials from testOrigin with token in the default cookie (no
-// cookie for ""), waiting at most testWait.
-func (e *env) dialOptions(token string) wsgatetest.DialOptions {
-	o := withCookie(token)
-	o.Timeout = testWait
-	if token == "" {
-		o.Cookies = nil
-	}
-	return o
-}
+// dialOptions is cookieDialOptions(token).
+func (e *env) dialOptions(token string) wsgatetest.DialOptions { return cookieDialOptions(token) }
 
 // dial connects as sub with a fresh one-hour token.
 func (e *env) dial(sub string) *wsgatetest.Client {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -84,21 +83,18 @@ func TestPanicInRefreshAuthenticatorIsRecovered(t *testing.T) {
 			}
 			return &wsgate.Principal{Subject: token}, nil
 		})
-		gone := make(chan disconnect, 1)
-		gw, err := wsgate.New(wsgate.Options{
+		opts := wsgate.Options{
 			Origins: []string{testOrigin}, Authenticator: auth, HandlerConcurrency: conc,
-			Logger: slog.New(slog.DiscardHandler),
-			OnDisconnect: func(c *wsgate.Conn, st wsgate.CloseStatus) {
-				gone <- disconnect{subject: c.Principal().Subject, status: st}
-			},
-		})
+			Logger: quietLogger(),
+		}
+		gone := recordDisconnects(&opts)
+		gw, err := wsgate.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, wsgate.HandlerOptions{})
 		srv := wsgatetest.NewServer(t, gw)
-		e := &env{t: t, gw: gw, srv: srv}
-		c := srv.Dial(e.dialOptions("alice"))
+		c := srv.Dial(cookieDialOptions("alice"))
 
 		ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": "explode"})
 		wantCode(t, ack, wsgate.CodeInternal)
@@ -121,13 +117,13 @@ func TestRefreshAnswerThatCannotBeEncoded(t *testing.T) {
 		}
 		return p, nil
 	})
-	gw, err := wsgate.New(wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth, Logger: slog.New(slog.DiscardHandler)})
+	gw, err := wsgate.New(wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gw.Handle("expires", func(c *wsgate.Context) (any, error) { return c.Principal().Expires, nil }, wsgate.HandlerOptions{})
 	srv := wsgatetest.NewServer(t, gw)
-	c := srv.Dial((&env{t: t}).dialOptions("near"))
+	c := srv.Dial(cookieDialOptions("near"))
 
 	wantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{"token": "far"}), wsgate.CodeUnauthorized)
 	ack := c.Request("expires", nil)
