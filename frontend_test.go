@@ -268,11 +268,7 @@ func TestFrontEndShutdown(t *testing.T) {
 	e := newEnv(t, wsgate.Options{}, 0)
 	tr, done := serveFront(t, e.gw, &arrayCodec{}, frontRequest(testOrigin, e.token("alice")), "")
 	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	shutdown(t, e.gw)
 	recv(t, done, "Serve to return")
 	if code, ok := tr.closedWith(); !ok || code != wsgate.StatusGoingAway {
 		t.Fatalf("transport closed with %v (%v), want 1001", code, ok)

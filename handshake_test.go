@@ -927,11 +927,7 @@ func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 	c := srv.Dial(withCookie(testSigner.Token(t, "alice", nil)))
 	wantWhoami(t, c, "alice")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	shutdown(t, gw)
 	if st := c.WaitClosed(); st.Code != wsgate.StatusGoingAway {
 		t.Fatalf("open connection closed with %d, want 1001", st.Code)
 	}

@@ -243,16 +243,35 @@ func realServer(t *testing.T, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// shutdownOnCleanup shuts gw down when the test ends, within testWait, so
-// that no session (nor a Broker subscription) outlives the test.
+// shutdown shuts gw down and fails the test unless Shutdown returns nil
+// within testWait.
+func shutdown(t *testing.T, gw *wsgate.Gateway) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+}
+
+// shutdownOnCleanup runs shutdown when the test ends, so that no session
+// (nor a Broker subscription) outlives the test.
 func shutdownOnCleanup(t *testing.T, gw *wsgate.Gateway) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
+	t.Cleanup(func() { shutdown(t, gw) })
+}
+
+// wantShutdownDeadline calls gw.Shutdown with a context that ends after
+// deadline and fails the test unless Shutdown returns the context's
+// DeadlineExceeded (waiting testWait at most).
+func wantShutdownDeadline(t *testing.T, gw *wsgate.Gateway, deadline time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- gw.Shutdown(ctx) }()
+	if err := recv(t, done, "Shutdown to return at its deadline"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
 }
 
 // env is a gateway with HS256 cookie authentication (testClaims, a key of

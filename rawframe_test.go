@@ -2,7 +2,6 @@ package wsgate_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -158,11 +157,7 @@ func TestShutdownWithStalledSocket(t *testing.T) {
 	}
 	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v, want nil: the stalled socket was dropped after CloseTimeout", err)
-	}
+	shutdown(t, e.gw) // nil: the stalled socket was dropped after CloseTimeout
 	if n := e.gw.Len(); n != 0 {
 		t.Fatalf("gw.Len() = %d after Shutdown", n)
 	}
@@ -186,13 +181,7 @@ func TestShutdownDeadlineDropsStalledSocket(t *testing.T) {
 	}
 	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- e.gw.Shutdown(ctx) }()
-	if err := recv(t, done, "Shutdown to return at its deadline"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want the deadline's error", err)
-	}
+	wantShutdownDeadline(t, e.gw, 200*time.Millisecond)
 	wantCloseThenEOF(t, nc, br, wsgate.StatusGoingAway)
 	if d := recv(t, gone, "OnDisconnect"); d.status.Code != wsgate.StatusGoingAway {
 		t.Fatalf("OnDisconnect status %+v, want 1001", d.status)

@@ -451,11 +451,7 @@ func shutdownDeliveryRound(t *testing.T, conc int) {
 		}
 	}()
 	recv(t, first, "the first handler")
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	shutdown(t, e.gw)
 	if code := recv(t, closed, "the close"); code != websocket.StatusGoingAway {
 		t.Fatalf("closed with %d, want 1001", code)
 	}

@@ -133,14 +133,7 @@ func TestShutdownDeadline(t *testing.T) {
 	send(c, 1, "wait", "null")
 	recv(t, entered, "the handler to start")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- e.gw.Shutdown(ctx) }()
-
-	if err := recv(t, shut, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
-	}
+	wantShutdownDeadline(t, e.gw, 100*time.Millisecond)
 	select {
 	case err := <-handlerErr:
 		if !errors.Is(err, context.Canceled) {
@@ -258,11 +251,7 @@ func shutdownRace(t *testing.T, conc int) {
 		}
 	}()
 	recv(t, started, "the first handler")
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	shutdown(t, e.gw)
 	_ = ws.CloseNow()
 	wg.Wait()
 	if n := dropped.Load(); n > 0 {
