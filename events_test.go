@@ -14,7 +14,7 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// Events
+// Tests of named events: typed handlers, their validation and their answers.
 
 type pointInput struct {
 	X     int    `json:"x"`

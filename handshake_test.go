@@ -334,7 +334,7 @@ func TestHandshakeInsecureAllowAnyOrigin(t *testing.T) {
 // refusal it returns the response, its body read.
 func realDial(t *testing.T, wsURL string, header http.Header) (*websocket.Conn, *http.Response, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: header})
 	if err == nil {
@@ -975,7 +975,7 @@ func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 
 	roundTrip := func(id int) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
 		defer cancel()
 		req := `{"event":"echo","data":"ping","id":` + strconv.Itoa(id) + `}`
 		if err := ws.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
@@ -998,7 +998,7 @@ func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 	if err := gw.Broadcast("tick", 1); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	if _, b, err := ws.Read(ctx); err != nil || string(b) != `{"event":"tick","data":1}` {
 		t.Fatalf("broadcast after idle: %s, %v", b, err)

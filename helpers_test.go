@@ -629,10 +629,12 @@ func handleBlocking(gw *wsgate.Gateway) (entered chan int64, release chan struct
 
 // ------------------------------------------------------------------ rooms
 
+// roomInput is the data of newRoomEnv's "join" and "leave".
 type roomInput struct {
 	Room string `json:"room"`
 }
 
+// sayInput is the data of newRoomEnv's "say".
 type sayInput struct {
 	Room string `json:"room"`
 	Text string `json:"text"`
