@@ -27,15 +27,6 @@ import (
 // rules"), tested from the outside: every refusal is checked for its
 // status, its JSON body and the absence of an upgrade.
 
-// countingAuthenticator wraps a in an authenticator that counts its calls.
-func countingAuthenticator(a wsgate.Authenticator) (wsgate.Authenticator, *atomic.Int64) {
-	n := new(atomic.Int64)
-	return wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
-		n.Add(1)
-		return a.Authenticate(ctx, token)
-	}), n
-}
-
 // ---------------------------------------------------------------- mounting
 
 func TestHandshakeMountedOnMux(t *testing.T) {

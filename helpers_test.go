@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,16 @@ func newHS256[C any, PC interface {
 // roleJWT returns the HS256 verifier of roleClaims that testSigner's tokens
 // pass.
 func roleJWT(t testing.TB) wsgate.Authenticator { return newHS256[roleClaims](t, testKey, 0) }
+
+// countingAuthenticator wraps a in an authenticator that counts its
+// calls.
+func countingAuthenticator(a wsgate.Authenticator) (wsgate.Authenticator, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
+		n.Add(1)
+		return a.Authenticate(ctx, token)
+	}), n
+}
 
 // bearerJWTOptions returns options with multiRoleClaims authentication from
 // an Authorization header (testSigner's tokens pass).
