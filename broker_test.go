@@ -162,17 +162,13 @@ func TestBrokerRoomEmitAcrossGateways(t *testing.T) {
 	join(t, bob, "chat", "more")
 
 	// A's fence travels behind A's emit; B's behind B's.
-	if err := a.gw.To("chat", "more").Emit("msg", map[string]string{"text": "hi"}); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.gw.To("chat", "more").Emit("msg", map[string]string{"text": "hi"}))
 	fence(t, a.gw)
 	wantEventsBeforeFence(t, alice, "alice on A", `msg {"text":"hi"}`)
 	wantEventsBeforeFence(t, bob, "bob on B, in both rooms", `msg {"text":"hi"}`)
 	wantEventsBeforeFence(t, carol, "carol on B, in no room")
 
-	if err := b.gw.To("chat").Emit("msg", "from b"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, b.gw.To("chat").Emit("msg", "from b"))
 	fence(t, b.gw)
 	wantEventsBeforeFence(t, alice, "alice on A", `msg "from b"`)
 	wantEventsBeforeFence(t, bob, "bob on B", `msg "from b"`)
@@ -211,12 +207,8 @@ func TestBrokerExceptAcrossGateways(t *testing.T) {
 	wantEventsBeforeFence(t, bob, "bob on B", `said "hello"`)
 	wantEventsBeforeFence(t, dave, "dave on B", `said "hello"`)
 
-	if err := a.gw.To("chat").Except(bobConn).Emit("not-bob", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.gw.Everyone().Except(bobConn).Emit("all-but-bob", nil); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.gw.To("chat").Except(bobConn).Emit("not-bob", nil))
+	must(t, a.gw.Everyone().Except(bobConn).Emit("all-but-bob", nil))
 	fence(t, a.gw)
 	wantEventsBeforeFence(t, alice, "alice on A", `not-bob null`, `all-but-bob null`)
 	wantEventsBeforeFence(t, bob, "bob on B, excepted from A")
@@ -230,17 +222,13 @@ func TestBrokerSubjectAcrossGateways(t *testing.T) {
 	a, b, _, _ := joinedPair(t, wsgate.Options{})
 	aliceA, aliceB, bob := a.dial("alice"), b.dial("alice"), b.dial("bob")
 
-	if err := a.gw.ToSubject("alice").Emit("notice", "hi alice"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.gw.ToSubject("alice").Emit("notice", "hi alice"))
 	fence(t, a.gw)
 	wantEventsBeforeFence(t, aliceA, "alice on A", `notice "hi alice"`)
 	wantEventsBeforeFence(t, aliceB, "alice on B", `notice "hi alice"`)
 	wantEventsBeforeFence(t, bob, "bob on B")
 
-	if err := a.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
 	wantClosed(t, aliceA, wsgate.StatusPolicyViolation, "logged out")
 	wantClosed(t, aliceB, wsgate.StatusPolicyViolation, "logged out")
 	wantOK(t, bob.Request("echo", 1))
@@ -255,16 +243,12 @@ func TestBrokerDisconnectAndBroadcastAcrossGateways(t *testing.T) {
 	join(t, onA, "doomed")
 	join(t, onB, "doomed")
 
-	if err := a.gw.Broadcast("hello", 1); err != nil {
-		t.Fatal(err)
-	}
+	must(t, a.gw.Broadcast("hello", 1))
 	fence(t, a.gw)
 	for _, c := range []*wsgatetest.Client{onA, onB, kept} {
 		wantEventsBeforeFence(t, c, "a client", `hello 1`)
 	}
-	if err := b.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, b.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"))
 	wantClosed(t, onA, wsgate.StatusPolicyViolation, "revoked")
 	wantClosed(t, onB, wsgate.StatusPolicyViolation, "revoked")
 	wantOK(t, kept.Request("echo", 1))
@@ -315,17 +299,13 @@ func TestBrokerSubscribeAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := gw.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		must(t, gw.Shutdown(context.Background()))
 	}
 	if n := broker.stops.Load(); n != 1 {
 		t.Fatalf("two Shutdowns called stop %d times, want once", n)
 	}
 	// Emits after Shutdown still reach the other processes.
-	if err := gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
 	if n := broker.published.Load(); n != 1 {
 		t.Fatalf("published %d messages after Shutdown, want 1", n)
 	}
@@ -350,9 +330,7 @@ func TestBrokerBadMessagesAreDroppedAndLogged(t *testing.T) {
 		{Op: wsgate.OpEmit, Rooms: []string{"r"}, Event: "no-data"},
 		{Op: wsgate.OpEmit, Event: "fence", Data: json.RawMessage(`null`)},
 	} {
-		if err := other.Publish(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
+		must(t, other.Publish(context.Background(), m))
 	}
 	wantEventsBeforeFence(t, c, "alice", `no-data null`)
 	for _, want := range []string{"unknown operation", "not valid JSON", "close code 1005", "close reason of 200 bytes"} {

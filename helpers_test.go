@@ -453,6 +453,14 @@ func send(c *wsgatetest.Client, id int64, event, data string) {
 
 // ------------------------------------------------------------- assertions
 
+// must fails the test with err unless err is nil.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // wantOK fails the test unless ack is a success, and returns its data.
 func wantOK(t *testing.T, ack *wsgatetest.Ack) string {
 	t.Helper()

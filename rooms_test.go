@@ -29,9 +29,7 @@ func TestRoomJoinAndLeaveFromHandler(t *testing.T) {
 		t.Fatalf("alice's rooms = %s, want [\"a\",\"x\"] (sorted)", ack.Data)
 	}
 
-	if err := e.gw.To("a").Emit("news", "one"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("a").Emit("news", "one"))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, alice, "alice", `news "one"`)
 	wantEventsBeforeFence(t, bob, "bob", `news "one"`)
@@ -42,9 +40,7 @@ func TestRoomJoinAndLeaveFromHandler(t *testing.T) {
 	if n := e.gw.RoomSize("a"); n != 1 {
 		t.Fatalf("RoomSize(a) after bob left = %d, want 1", n)
 	}
-	if err := e.gw.To("a").Emit("news", "two"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("a").Emit("news", "two"))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, alice, "alice", `news "two"`)
 	wantEventsBeforeFence(t, bob, "bob, who left")
@@ -70,13 +66,9 @@ func TestRoomJoinFromOnConnectAndServerCode(t *testing.T) {
 	// From another goroutine, as a server's own code would.
 	joined := make(chan error, 1)
 	go func() { joined <- conn.Join("ops") }()
-	if err := recv(t, joined, "Join from a goroutine"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, recv(t, joined, "Join from a goroutine"))
 	for _, room := range []string{"lobby", "user:alice", "ops"} {
-		if err := e.gw.To(room).Emit("to", room); err != nil {
-			t.Fatal(err)
-		}
+		must(t, e.gw.To(room).Emit("to", room))
 	}
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, alice, "alice", `to "lobby"`, `to "user:alice"`, `to "ops"`)
@@ -102,18 +94,14 @@ func TestRoomMembershipEndsWithConnection(t *testing.T) {
 		conn := recv(t, conns, "OnConnect")
 		ended = append(ended, conn)
 		join(t, c, "all", fmt.Sprintf("r%d", i%7), fmt.Sprintf("solo%d", i))
-		if err := conn.Join("server-side"); err != nil {
-			t.Fatal(err)
-		}
+		must(t, conn.Join("server-side"))
 		switch i % 3 {
 		case 0:
 			c.Close() // by the client
 		case 1:
 			conn.Close(wsgate.StatusNormalClosure, "bye") // by the server
 		case 2:
-			if err := e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-				t.Fatal(err)
-			}
+			must(t, e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(wsgate.StatusPolicyViolation, "revoked"))
 		}
 	}
 	for range n {
@@ -151,13 +139,9 @@ func TestRoomEmitEachConnectionOnce(t *testing.T) {
 	join(t, alice, "b")
 	join(t, other, "c")
 
-	if err := e.gw.To("a", "b", "a").ToSubject("alice", "x", "alice").Emit("msg", 1); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("a", "b", "a").ToSubject("alice", "x", "alice").Emit("msg", 1))
 	// Chaining To is a union too.
-	if err := e.gw.To("c").To("a").Emit("msg", 2); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("c").To("a").Emit("msg", 2))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, both, "the member of a and b, of subject x", `msg 1`, `msg 2`)
 	wantEventsBeforeFence(t, onlyB, "the member of b", `msg 1`)
@@ -189,12 +173,8 @@ func TestEveryoneExceptAndBroadcast(t *testing.T) {
 	bob := e.dial("bob")
 	recv(t, conns, "OnConnect")
 
-	if err := e.gw.Everyone().Except(aliceConn, nil).Emit("all-but-alice", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Broadcast("all", nil); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.Everyone().Except(aliceConn, nil).Emit("all-but-alice", nil))
+	must(t, e.gw.Broadcast("all", nil))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, alice, "alice", `all null`)
 	wantEventsBeforeFence(t, bob, "bob", `all-but-alice null`, `all null`)
@@ -202,9 +182,7 @@ func TestEveryoneExceptAndBroadcast(t *testing.T) {
 	if err := e.gw.Broadcast("bad", func() {}); err == nil {
 		t.Fatal("Broadcast of a value encoding/json refuses: no error")
 	}
-	if err := e.gw.Everyone().Except(aliceConn).Disconnect(wsgate.StatusGoingAway, "maintenance"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.Everyone().Except(aliceConn).Disconnect(wsgate.StatusGoingAway, "maintenance"))
 	wantClosed(t, bob, wsgate.StatusGoingAway, "maintenance")
 	wantOK(t, alice.Request("echo", 1))
 }
@@ -217,18 +195,14 @@ func TestSubjectEmitAndDisconnect(t *testing.T) {
 	anonymousRoom := e.dial("carol")
 	join(t, anonymousRoom, "alice") // a room named like a subject is another thing
 
-	if err := e.gw.ToSubject("alice").Emit("notice", "for alice"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.ToSubject("alice").Emit("notice", "for alice"))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, phone, "alice's phone", `notice "for alice"`)
 	wantEventsBeforeFence(t, laptop, "alice's laptop", `notice "for alice"`)
 	wantEventsBeforeFence(t, bob, "bob")
 	wantEventsBeforeFence(t, anonymousRoom, "carol, in the room called alice")
 
-	if err := e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
 	wantClosed(t, phone, wsgate.StatusPolicyViolation, "logged out")
 	wantClosed(t, laptop, wsgate.StatusPolicyViolation, "logged out")
 	wantOK(t, bob.Request("echo", 1))
@@ -249,9 +223,7 @@ func TestSubjectIndexFollowsRefresh(t *testing.T) {
 	wantCode(t, ack, wsgate.CodeForbidden)
 
 	for _, subject := range []string{"alice", "mallory"} {
-		if err := e.gw.ToSubject(subject).Emit("for", subject); err != nil {
-			t.Fatal(err)
-		}
+		must(t, e.gw.ToSubject(subject).Emit("for", subject))
 	}
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, alice, "alice, refreshed", `for "alice"`)
@@ -271,9 +243,7 @@ func TestRoomDisconnect(t *testing.T) {
 	join(t, a1, "doomed")
 	join(t, a2, "doomed")
 	join(t, out, "kept")
-	if err := e.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"))
 	wantClosed(t, a1, wsgate.StatusPolicyViolation, "revoked")
 	wantClosed(t, a2, wsgate.StatusPolicyViolation, "revoked")
 	wantOK(t, out.Request("echo", 1))
@@ -353,12 +323,8 @@ func TestTargetRefusals(t *testing.T) {
 		t.Error("an emit of a value encoding/json refuses: no error")
 	}
 	// No rooms: nobody, never everyone.
-	if err := e.gw.To().Emit("nobody", 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.To().Disconnect(wsgate.StatusPolicyViolation, "nobody"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To().Emit("nobody", 1))
+	must(t, e.gw.To().Disconnect(wsgate.StatusPolicyViolation, "nobody"))
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, c, "alice")
 	wantOK(t, c.Request("echo", 1))
@@ -378,9 +344,7 @@ func TestTargetIsAValue(t *testing.T) {
 		target wsgate.Target
 		n      int
 	}{{base, 0}, {toB, 1}, {toC, 2}} {
-		if err := tc.target.Emit("n", tc.n); err != nil {
-			t.Fatal(err)
-		}
+		must(t, tc.target.Emit("n", tc.n))
 	}
 	fence(t, e.gw)
 	wantEventsBeforeFence(t, a, "a", `n 0`, `n 1`, `n 2`)
@@ -414,9 +378,7 @@ func TestTargetEncodesOnce(t *testing.T) {
 		}
 		var n atomic.Int32
 		for _, target := range []wsgate.Target{e.gw.To("r"), e.gw.ToSubject("u0", "u1"), e.gw.Everyone()} {
-			if err := target.Emit("c", countingMarshaler{&n}); err != nil {
-				t.Fatal(err)
-			}
+			must(t, target.Emit("c", countingMarshaler{&n}))
 		}
 		if got := n.Load(); got != 3 {
 			t.Fatalf("broker %v: 3 emits to 5 connections encoded %d times, want 3", withBroker, got)
@@ -449,9 +411,7 @@ func TestRoomSlowMemberIsClosed(t *testing.T) {
 	for range 1000 { // 4 MiB: far past every buffer on the way
 		returned := make(chan error, 1)
 		go func() { returned <- e.gw.ToSubject("stuck").To("room").Emit("tick", payload) }()
-		if err := recv(t, returned, "a room emit to return while a member is stuck"); err != nil {
-			t.Fatal(err)
-		}
+		must(t, recv(t, returned, "a room emit to return while a member is stuck"))
 		normal.WaitEvent("tick")
 	}
 	d := recv(t, gone, "the stuck member to be dropped")
