@@ -2,7 +2,6 @@ package wsgate_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,28 +18,15 @@ import (
 // another, or that bend RFC 7515 and RFC 7519: built byte by byte, since no
 // signing library writes them.
 
-const hs256Header = `{"alg":"HS256","typ":"JWT"}`
+// unixAt is verifierNow moved by d, in seconds since the epoch, as JSON.
+func unixAt(d time.Duration) string { return strconv.FormatInt(verifierNow.Add(d).Unix(), 10) }
 
-// rawHS256 signs header and claims, JSON texts used exactly as given.
-func rawHS256(t testing.TB, key []byte, header, claims string) string {
-	t.Helper()
-	signing := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
-	sig, err := jwt.SigningMethodHS256.Sign(signing, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-// unixAt is authNow moved by d, in seconds since the epoch, as JSON.
-func unixAt(d time.Duration) string { return strconv.FormatInt(authNow.Add(d).Unix(), 10) }
-
-// rawClaims returns a claims object valid at authNow for the test
+// rawClaims returns a claims object valid at verifierNow for the test
 // verifiers, with members (JSON text, comma-separated) appended. The time
 // claims come from times: nil means the valid default; "" leaves the claim
 // out.
 func rawClaims(times map[string]string, members string) string {
-	parts := []string{`"iss":"` + authIssuer + `"`, `"aud":"` + authAudience + `"`}
+	parts := []string{`"iss":"` + verifierIssuer + `"`, `"aud":"` + verifierAudience + `"`}
 	for _, name := range []string{"iat", "nbf", "exp"} {
 		v, ok := times[name]
 		if !ok {
@@ -56,8 +42,8 @@ func rawClaims(times map[string]string, members string) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-// authNestedClaims has custom claims at several depths, tagged and not.
-type authNestedClaims struct {
+// nestedClaims has custom claims at several depths, tagged and not.
+type nestedClaims struct {
 	jwt.RegisteredClaims
 	Role    string `json:"role"`
 	Plan    string // untagged: its JSON name is "Plan"
@@ -71,9 +57,9 @@ type authNestedClaims struct {
 	hidden string         //nolint:unused // unexported: not a JSON name
 }
 
-func newNestedJWT(t *testing.T, key []byte) *wsgate.JWT[authNestedClaims, *authNestedClaims] {
+func newNestedJWT(t *testing.T, key []byte) *wsgate.JWT[nestedClaims, *nestedClaims] {
 	t.Helper()
-	v, err := wsgate.NewJWT[authNestedClaims](jwtOpts([]string{"HS256"}, key, nil))
+	v, err := wsgate.NewJWT[nestedClaims](jwtOpts([]string{"HS256"}, key, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +72,7 @@ func newNestedJWT(t *testing.T, key []byte) *wsgate.JWT[authNestedClaims, *authN
 // someone else than every other reader of the token sees.
 func TestJWTClaimNamesMatchExactly(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
+	key := newHMACKey(t)
 	v := newNestedJWT(t, key)
 	for _, tc := range []struct{ name, members string }{
 		{"SUB after sub", `"sub":"alice","SUB":"bob"`},
@@ -126,7 +112,7 @@ func TestJWTClaimNamesMatchExactly(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Authenticate: %v", err)
 		}
-		c := p.Claims.(*authNestedClaims)
+		c := p.Claims.(*nestedClaims)
 		if p.Subject != "alice" || c.Role != "admin" || c.Plan != "gold" || c.Profile.Name != "Al" ||
 			len(c.Teams) != 1 || c.Teams[0].ID != "t1" || c.Extra["k"] != 1.0 || c.Extra["K"] != 2.0 || c.hidden != "" {
 			t.Errorf("claims %+v", c)
@@ -144,7 +130,7 @@ func TestJWTClaimNamesMatchExactly(t *testing.T) {
 // refuses registered claim names in another case.
 func TestJWTClaimNamesOfMapClaims(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
+	key := newHMACKey(t)
 	v, err := wsgate.NewJWT[jwt.MapClaims](jwtOpts([]string{"HS256"}, key, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +146,8 @@ func TestJWTClaimNamesOfMapClaims(t *testing.T) {
 // crit; header names are exact and unique.
 func TestJWTCritHeader(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
 	claims := rawClaims(nil, `"sub":"alice","role":"admin"`)
 	for _, header := range []string{
 		`{"alg":"HS256","typ":"JWT","crit":["urn:example:ext"],"urn:example:ext":true}`,
@@ -185,7 +171,7 @@ func TestJWTCritHeader(t *testing.T) {
 	}
 	// Header names are case-sensitive: "Crit" is some unknown parameter,
 	// which JOSE ignores.
-	want := goodAuthClaims()
+	want := goodVerifierClaims()
 	want.IssuedAt, want.NotBefore = nil, nil
 	p, err := v.Authenticate(context.Background(), rawHS256(t, key, `{"alg":"HS256","Crit":["x"]}`, claims))
 	if err != nil || p.Subject != "alice" {
@@ -198,10 +184,10 @@ func TestJWTCritHeader(t *testing.T) {
 // invalid token, never an expired or a valid one.
 func TestJWTNumericDates(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	noExp := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.AllowMissingExpiration = true }))
-	noLeeway := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = -1 }))
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	noExp := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.AllowMissingExpiration = true }))
+	noLeeway := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = -1 }))
 	const maxDate = "253402300799" // 9999-12-31T23:59:59Z
 	token := func(times map[string]string) string {
 		return rawHS256(t, key, hs256Header, rawClaims(times, `"sub":"alice","role":"admin"`))
@@ -269,10 +255,10 @@ func TestJWTNumericDates(t *testing.T) {
 
 	t.Run("fractional and exponent forms", func(t *testing.T) {
 		t.Parallel()
-		exp := authNow.Add(10 * time.Minute)
+		exp := verifierNow.Add(10 * time.Minute)
 		p, err := v.Authenticate(context.Background(), token(map[string]string{
 			"exp": unixAt(10*time.Minute) + ".5",
-			"iat": fmt.Sprintf("%.6e", float64(authNow.Add(-time.Minute).Unix())),
+			"iat": fmt.Sprintf("%.6e", float64(verifierNow.Add(-time.Minute).Unix())),
 		}))
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +281,14 @@ func TestJWTNumericDates(t *testing.T) {
 // KeyFunc's error, not an *Error; ErrUnknownKey is the token's fault.
 func TestJWTKeyFuncUnavailable(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
+	key := newHMACKey(t)
 	errKeyServer := errors.New("key server 10.0.0.9 unreachable")
 	keyErr := map[string]error{
 		"down":    errKeyServer,
 		"timeout": fmt.Errorf("fetching keys: %w", context.DeadlineExceeded),
 		"unknown": fmt.Errorf("kid %q: %w", "unknown", wsgate.ErrUnknownKey),
 	}
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, nil, func(o *wsgate.JWTOptions) {
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, nil, func(o *wsgate.JWTOptions) {
 		o.KeyFunc = func(_ context.Context, kid, _ string) (any, error) {
 			if err, ok := keyErr[kid]; ok {
 				return nil, err
@@ -311,7 +297,7 @@ func TestJWTKeyFuncUnavailable(t *testing.T) {
 		}
 	}))
 	tok := func(kid string) string {
-		return signToken(t, jwt.SigningMethodHS256, key, goodAuthClaims(), map[string]any{"kid": kid})
+		return signToken(t, jwt.SigningMethodHS256, key, goodVerifierClaims(), map[string]any{"kid": kid})
 	}
 	for _, kid := range []string{"down", "timeout"} {
 		p, err := v.Authenticate(context.Background(), tok(kid))
@@ -329,8 +315,8 @@ func TestJWTKeyFuncUnavailable(t *testing.T) {
 	if !errors.Is(e, wsgate.ErrUnknownKey) || errors.Is(e, wsgate.ErrAuthUnavailable) {
 		t.Errorf("Err = %v, want ErrUnknownKey and no outage", e.Err)
 	}
-	mustAcceptToken(t, v, tok("good"), goodAuthClaims(), wsgate.DefaultLeeway)
+	mustAcceptToken(t, v, tok("good"), goodVerifierClaims(), wsgate.DefaultLeeway)
 	// A token refused before any key is looked up stays the token's fault.
-	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS512, key, goodAuthClaims(), map[string]any{"kid": "down"}), "invalid token")
+	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS512, key, goodVerifierClaims(), map[string]any{"kid": "down"}), "invalid token")
 	mustRefuseToken(t, v, rawHS256(t, key, `{"alg":"HS256","kid":"down","crit":["x"],"x":1}`, rawClaims(nil, `"sub":"alice"`)), "invalid token")
 }

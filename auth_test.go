@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -22,62 +21,21 @@ import (
 	"github.com/wsgate/wsgate"
 )
 
-// authClaims is the claims type of the tests: registered claims plus one
-// application claim.
-type authClaims struct {
-	jwt.RegisteredClaims
-	Role string `json:"role"`
-}
-
-// authNow is the fixed clock every verifier in these tests uses.
-var authNow = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-
-func authClock() time.Time { return authNow }
-
-const (
-	authIssuer   = "https://auth.example.com"
-	authAudience = "chat"
-)
-
-// goodAuthClaims are claims that pass every check at authNow.
-func goodAuthClaims() authClaims {
-	return authClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    authIssuer,
-			Subject:   "alice",
-			Audience:  jwt.ClaimStrings{authAudience},
-			IssuedAt:  jwt.NewNumericDate(authNow.Add(-time.Minute)),
-			NotBefore: jwt.NewNumericDate(authNow.Add(-time.Minute)),
-			ExpiresAt: jwt.NewNumericDate(authNow.Add(10 * time.Minute)),
-		},
-		Role: "admin",
-	}
-}
-
-func newAuthHMACKey(t testing.TB) []byte {
-	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-// authRSAKeys is generated once: 2048-bit generation is slow under -race.
-var authRSAKeys = sync.OnceValues(func() (*rsa.PrivateKey, error) {
+// rsaKeyOnce is generated once: 2048-bit generation is slow under -race.
+var rsaKeyOnce = sync.OnceValues(func() (*rsa.PrivateKey, error) {
 	return rsa.GenerateKey(rand.Reader, 2048)
 })
 
-func newAuthRSAKey(t testing.TB) *rsa.PrivateKey {
+func newRSAKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
-	k, err := authRSAKeys()
+	k, err := rsaKeyOnce()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
-func newAuthECKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
+func newECKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(c, rand.Reader)
 	if err != nil {
@@ -86,7 +44,7 @@ func newAuthECKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
 	return k
 }
 
-func newAuthEdKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+func newEdKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -95,141 +53,33 @@ func newAuthEdKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 	return pub, priv
 }
 
-// sign signs claims with method and key, adding header fields.
-func signToken(t testing.TB, method jwt.SigningMethod, key any, claims jwt.Claims, header map[string]any) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// options returns valid options for methods and key, changed by edit.
-func jwtOpts(methods []string, key any, edit func(*wsgate.JWTOptions)) wsgate.JWTOptions {
-	opts := wsgate.JWTOptions{
-		Methods:  methods,
-		Key:      key,
-		Issuer:   authIssuer,
-		Audience: authAudience,
-		Now:      authClock,
-	}
-	if edit != nil {
-		edit(&opts)
-	}
-	return opts
-}
-
-func newTestJWT(t testing.TB, opts wsgate.JWTOptions) *wsgate.JWT[authClaims, *authClaims] {
-	t.Helper()
-	v, err := wsgate.NewJWT[authClaims](opts)
-	if err != nil {
-		t.Fatalf("NewJWT: %v", err)
-	}
-	return v
-}
-
-// mustAcceptToken authenticates token and checks the principal against claims.
-func mustAcceptToken(t *testing.T, a wsgate.Authenticator, token string, want authClaims, leeway time.Duration) *wsgate.Principal {
-	t.Helper()
-	p, err := a.Authenticate(context.Background(), token)
-	if err != nil {
-		t.Fatalf("Authenticate: %v", err)
-	}
-	if p.Subject != want.Subject {
-		t.Errorf("Subject = %q, want %q", p.Subject, want.Subject)
-	}
-	var wantExp time.Time
-	if want.ExpiresAt != nil {
-		wantExp = want.ExpiresAt.Add(leeway)
-	}
-	if !p.Expires.Equal(wantExp) {
-		t.Errorf("Expires = %v, want %v", p.Expires, wantExp)
-	}
-	c, ok := p.Claims.(*authClaims)
-	if !ok {
-		t.Fatalf("Claims is %T, want *authClaims", p.Claims)
-	}
-	if c.Role != want.Role || c.Subject != want.Subject || c.Issuer != want.Issuer {
-		t.Errorf("Claims = %+v, want %+v", c, want)
-	}
-	payload := strings.Split(token, ".")[1]
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(p.RawClaims) != string(raw) {
-		t.Errorf("RawClaims = %s, want %s", p.RawClaims, raw)
-	}
-	if role, ok := p.Claim("role"); ok != (want.Role != "") || (ok && role != want.Role) {
-		t.Errorf(`Claim("role") = %v, %v; want %q`, role, ok, want.Role)
-	}
-	return p
-}
-
-// mustRefuseToken authenticates token, expects a refusal with msg and checks
-// that the answer leaks nothing of the token.
-func mustRefuseToken(t *testing.T, a wsgate.Authenticator, token, msg string) *wsgate.Error {
-	t.Helper()
-	p, err := a.Authenticate(context.Background(), token)
-	if err == nil {
-		t.Fatalf("Authenticate accepted the token: %+v", p)
-	}
-	if p != nil {
-		t.Errorf("Authenticate returned a principal with an error")
-	}
-	var e *wsgate.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error is %T (%v), want *wsgate.Error", err, err)
-	}
-	if e.Status != http.StatusUnauthorized || e.Code != wsgate.CodeUnauthorized {
-		t.Errorf("Status, Code = %d, %q; want 401, %q", e.Status, e.Code, wsgate.CodeUnauthorized)
-	}
-	if e.Message != msg {
-		t.Errorf("Message = %q, want %q (cause: %v)", e.Message, msg, e.Err)
-	}
-	if e.Err == nil {
-		t.Error("Err is nil: the cause is lost for logs")
-	}
-	for _, part := range append(strings.Split(token, "."), token) {
-		if len(part) >= 4 && (strings.Contains(e.Message, part) || strings.Contains(e.Error(), part)) {
-			t.Errorf("the answer %q contains token text", e.Error())
-		}
-	}
-	return e
-}
-
 func TestJWTHS256(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	want := goodAuthClaims()
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	want := goodVerifierClaims()
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, want, nil), want, wsgate.DefaultLeeway)
 }
 
 func TestJWTClaimsFrom(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	p, err := v.Authenticate(context.Background(), signToken(t, jwt.SigningMethodHS256, key, goodAuthClaims(), nil))
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	p, err := v.Authenticate(context.Background(), signToken(t, jwt.SigningMethodHS256, key, goodVerifierClaims(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The claims type is exactly what ClaimsFrom[*AppClaims] asks for.
-	if _, ok := p.Claims.(*authClaims); !ok {
+	if _, ok := p.Claims.(*verifierClaims); !ok {
 		t.Fatalf("Claims is %T", p.Claims)
 	}
 }
 
 func TestJWTKeyIsCopied(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	token := signToken(t, jwt.SigningMethodHS256, key, goodAuthClaims(), nil)
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	token := signToken(t, jwt.SigningMethodHS256, key, goodVerifierClaims(), nil)
 	for i := range key {
 		key[i] = 0
 	}
@@ -240,10 +90,10 @@ func TestJWTKeyIsCopied(t *testing.T) {
 
 func TestJWTAsymmetric(t *testing.T) {
 	t.Parallel()
-	rsaKey := newAuthRSAKey(t)
-	ec256 := newAuthECKey(t, elliptic.P256())
-	ec384 := newAuthECKey(t, elliptic.P384())
-	edPub, edPriv := newAuthEdKey(t)
+	rsaKey := newRSAKey(t)
+	ec256 := newECKey(t, elliptic.P256())
+	ec384 := newECKey(t, elliptic.P384())
+	edPub, edPriv := newEdKey(t)
 	tests := []struct {
 		alg    string
 		method jwt.SigningMethod
@@ -259,8 +109,8 @@ func TestJWTAsymmetric(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.alg, func(t *testing.T) {
 			t.Parallel()
-			v := newTestJWT(t, jwtOpts([]string{tt.alg}, tt.pub, nil))
-			want := goodAuthClaims()
+			v := newVerifier(t, jwtOpts([]string{tt.alg}, tt.pub, nil))
+			want := goodVerifierClaims()
 			mustAcceptToken(t, v, signToken(t, tt.method, tt.priv, want, nil), want, wsgate.DefaultLeeway)
 			// Re-signed with another key of the same kind.
 			other := want
@@ -274,9 +124,9 @@ func TestJWTAsymmetric(t *testing.T) {
 				}
 				otherPriv = k
 			case *ecdsa.PrivateKey:
-				otherPriv = newAuthECKey(t, tt.pub.(*ecdsa.PublicKey).Curve)
+				otherPriv = newECKey(t, tt.pub.(*ecdsa.PublicKey).Curve)
 			case ed25519.PrivateKey:
-				_, otherPriv = newAuthEdKey(t)
+				_, otherPriv = newEdKey(t)
 			}
 			mustRefuseToken(t, v, signToken(t, tt.method, otherPriv, other, nil), "invalid token")
 		})
@@ -285,28 +135,28 @@ func TestJWTAsymmetric(t *testing.T) {
 
 func TestJWTRSAFamilyAcceptsBoth(t *testing.T) {
 	t.Parallel()
-	rsaKey := newAuthRSAKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"RS256", "PS256"}, &rsaKey.PublicKey, nil))
-	want := goodAuthClaims()
+	rsaKey := newRSAKey(t)
+	v := newVerifier(t, jwtOpts([]string{"RS256", "PS256"}, &rsaKey.PublicKey, nil))
+	want := goodVerifierClaims()
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodRS256, rsaKey, want, nil), want, wsgate.DefaultLeeway)
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodPS256, rsaKey, want, nil), want, wsgate.DefaultLeeway)
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodRS512, rsaKey, want, nil), "invalid token")
 }
 
-type authCtxKey struct{}
+type ctxKey struct{}
 
 func TestJWTKeyFuncRotation(t *testing.T) {
 	t.Parallel()
-	keys := map[string][]byte{"a": newAuthHMACKey(t), "b": newAuthHMACKey(t)}
+	keys := map[string][]byte{"a": newHMACKey(t), "b": newHMACKey(t)}
 	// "No such key" is said with ErrUnknownKey; any other error is an
 	// outage (TestJWTKeyFuncUnavailable).
 	errUnknownKid := fmt.Errorf("kid not in the key set: %w", wsgate.ErrUnknownKey)
 	var mu sync.Mutex
 	var calls []string
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, nil, func(o *wsgate.JWTOptions) {
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, nil, func(o *wsgate.JWTOptions) {
 		o.KeyFunc = func(ctx context.Context, kid, alg string) (any, error) {
 			mu.Lock()
-			calls = append(calls, fmt.Sprintf("%s/%s/%v", kid, alg, ctx.Value(authCtxKey{})))
+			calls = append(calls, fmt.Sprintf("%s/%s/%v", kid, alg, ctx.Value(ctxKey{})))
 			mu.Unlock()
 			if k, ok := keys[kid]; ok {
 				return k, nil
@@ -314,12 +164,12 @@ func TestJWTKeyFuncRotation(t *testing.T) {
 			return nil, errUnknownKid
 		}
 	}))
-	want := goodAuthClaims()
+	want := goodVerifierClaims()
 	for kid, key := range keys {
 		mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, want, map[string]any{"kid": kid}), want, wsgate.DefaultLeeway)
 	}
 	// The ctx given to Authenticate reaches KeyFunc.
-	ctx := context.WithValue(context.Background(), authCtxKey{}, "handshake")
+	ctx := context.WithValue(context.Background(), ctxKey{}, "handshake")
 	if _, err := v.Authenticate(ctx, signToken(t, jwt.SigningMethodHS256, keys["a"], want, map[string]any{"kid": "a"})); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +182,7 @@ func TestJWTKeyFuncRotation(t *testing.T) {
 	// Signed with a's key but naming b: the signature does not verify.
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, keys["a"], want, map[string]any{"kid": "b"}), "invalid token")
 	// An unknown kid: KeyFunc's error is kept for logs, never shown.
-	e := mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, newAuthHMACKey(t), want, map[string]any{"kid": "c"}), "invalid token")
+	e := mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, newHMACKey(t), want, map[string]any{"kid": "c"}), "invalid token")
 	if !errors.Is(e, errUnknownKid) || !errors.Is(e, wsgate.ErrUnknownKey) {
 		t.Errorf("Err = %v, want it to wrap KeyFunc's error", e.Err)
 	}
@@ -362,11 +212,11 @@ func TestJWTKeyFuncRotation(t *testing.T) {
 
 func TestJWTKeyFuncKeyTypeChecked(t *testing.T) {
 	t.Parallel()
-	rsaKey := newAuthRSAKey(t)
-	pemKey := authRSAPublicPEM(t, &rsaKey.PublicKey)
-	hmacKey := newAuthHMACKey(t)
+	rsaKey := newRSAKey(t)
+	pemKey := rsaPublicPEM(t, &rsaKey.PublicKey)
+	hmacKey := newHMACKey(t)
 	// One verifier for two families: KeyFunc's key must fit the token's alg.
-	v := newTestJWT(t, jwtOpts([]string{"HS256", "RS256"}, nil, func(o *wsgate.JWTOptions) {
+	v := newVerifier(t, jwtOpts([]string{"HS256", "RS256"}, nil, func(o *wsgate.JWTOptions) {
 		o.KeyFunc = func(_ context.Context, kid, _ string) (any, error) {
 			switch kid {
 			case "rsa":
@@ -381,7 +231,7 @@ func TestJWTKeyFuncKeyTypeChecked(t *testing.T) {
 			return nil, wsgate.ErrUnknownKey
 		}
 	}))
-	want := goodAuthClaims()
+	want := goodVerifierClaims()
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodRS256, rsaKey, want, map[string]any{"kid": "rsa"}), want, wsgate.DefaultLeeway)
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, hmacKey, want, map[string]any{"kid": "hmac"}), want, wsgate.DefaultLeeway)
 	// Algorithm confusion: HS256 signed with the RSA public key's PEM and
@@ -395,7 +245,7 @@ func TestJWTKeyFuncKeyTypeChecked(t *testing.T) {
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, hmacKey, want, map[string]any{"kid": "set"}), "invalid token")
 }
 
-func authRSAPublicPEM(t testing.TB, pub *rsa.PublicKey) []byte {
+func rsaPublicPEM(t testing.TB, pub *rsa.PublicKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -406,15 +256,15 @@ func authRSAPublicPEM(t testing.TB, pub *rsa.PublicKey) []byte {
 
 func TestJWTAlgorithmConfusion(t *testing.T) {
 	t.Parallel()
-	rsaKey := newAuthRSAKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"RS256"}, &rsaKey.PublicKey, nil))
-	want := goodAuthClaims()
+	rsaKey := newRSAKey(t)
+	v := newVerifier(t, jwtOpts([]string{"RS256"}, &rsaKey.PublicKey, nil))
+	want := goodVerifierClaims()
 	der, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets := map[string][]byte{
-		"PKIX PEM":   authRSAPublicPEM(t, &rsaKey.PublicKey),
+		"PKIX PEM":   rsaPublicPEM(t, &rsaKey.PublicKey),
 		"PKIX DER":   der,
 		"PKCS#1 DER": x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey),
 		"PKCS#1 PEM": pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)}),
@@ -431,10 +281,10 @@ func TestJWTAlgorithmConfusion(t *testing.T) {
 
 func TestJWTRefused(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	hs := func(edit func(*authClaims)) string {
-		c := goodAuthClaims()
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	hs := func(edit func(*verifierClaims)) string {
+		c := goodVerifierClaims()
 		if edit != nil {
 			edit(&c)
 		}
@@ -442,16 +292,16 @@ func TestJWTRefused(t *testing.T) {
 	}
 	good := hs(nil)
 	parts := strings.Split(good, ".")
-	unsigned, err := jwt.NewWithClaims(jwt.SigningMethodNone, goodAuthClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	unsigned, err := jwt.NewWithClaims(jwt.SigningMethodNone, goodVerifierClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := goodAuthClaims()
+	forged := goodVerifierClaims()
 	forged.Role = "root"
 	forgedPayload := strings.Split(signToken(t, jwt.SigningMethodHS256, key, forged, nil), ".")[1]
-	past := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(authNow.Add(-d)) }
-	future := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(authNow.Add(d)) }
-	big := goodAuthClaims()
+	past := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(verifierNow.Add(-d)) }
+	future := func(d time.Duration) *jwt.NumericDate { return jwt.NewNumericDate(verifierNow.Add(d)) }
+	big := goodVerifierClaims()
 	big.Role = strings.Repeat("x", wsgate.DefaultMaxTokenSize)
 
 	tests := []struct {
@@ -471,30 +321,30 @@ func TestJWTRefused(t *testing.T) {
 		{"bad signature", parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])), "invalid token"},
 		{"no signature", parts[0] + "." + parts[1] + ".", "invalid token"},
 		{"tampered payload", parts[0] + "." + forgedPayload + "." + parts[2], "invalid token"},
-		{"other key", signToken(t, jwt.SigningMethodHS256, newAuthHMACKey(t), goodAuthClaims(), nil), "invalid token"},
+		{"other key", signToken(t, jwt.SigningMethodHS256, newHMACKey(t), goodVerifierClaims(), nil), "invalid token"},
 		{"alg none", unsigned, "invalid token"},
-		{"alg not listed", signToken(t, jwt.SigningMethodHS512, key, goodAuthClaims(), nil), "invalid token"},
-		{"expired", hs(func(c *authClaims) { c.ExpiresAt = past(time.Hour) }), "token expired"},
-		{"expired beyond leeway", hs(func(c *authClaims) { c.ExpiresAt = past(wsgate.DefaultLeeway) }), "token expired"},
-		{"expired with bad signature", parts[0] + "." + strings.Split(hs(func(c *authClaims) { c.ExpiresAt = past(time.Hour) }), ".")[1] + "." + parts[2], "invalid token"},
-		{"expired and wrong issuer", hs(func(c *authClaims) { c.ExpiresAt = past(time.Hour); c.Issuer = "evil" }), "invalid token"},
-		{"not valid yet", hs(func(c *authClaims) { c.NotBefore = future(time.Hour) }), "token not valid yet"},
-		{"not valid yet and wrong audience", hs(func(c *authClaims) { c.NotBefore = future(time.Hour); c.Audience = jwt.ClaimStrings{"other"} }), "invalid token"},
-		{"issued in the future", hs(func(c *authClaims) { c.IssuedAt = future(time.Hour) }), "invalid token"},
-		{"missing exp", hs(func(c *authClaims) { c.ExpiresAt = nil }), "invalid token"},
-		{"wrong issuer", hs(func(c *authClaims) { c.Issuer = "https://evil.example.com" }), "invalid token"},
-		{"missing issuer", hs(func(c *authClaims) { c.Issuer = "" }), "invalid token"},
-		{"wrong audience", hs(func(c *authClaims) { c.Audience = jwt.ClaimStrings{"other"} }), "invalid token"},
-		{"missing audience", hs(func(c *authClaims) { c.Audience = nil }), "invalid token"},
-		{"missing subject", hs(func(c *authClaims) { c.Subject = "" }), "invalid token"},
+		{"alg not listed", signToken(t, jwt.SigningMethodHS512, key, goodVerifierClaims(), nil), "invalid token"},
+		{"expired", hs(func(c *verifierClaims) { c.ExpiresAt = past(time.Hour) }), "token expired"},
+		{"expired beyond leeway", hs(func(c *verifierClaims) { c.ExpiresAt = past(wsgate.DefaultLeeway) }), "token expired"},
+		{"expired with bad signature", parts[0] + "." + strings.Split(hs(func(c *verifierClaims) { c.ExpiresAt = past(time.Hour) }), ".")[1] + "." + parts[2], "invalid token"},
+		{"expired and wrong issuer", hs(func(c *verifierClaims) { c.ExpiresAt = past(time.Hour); c.Issuer = "evil" }), "invalid token"},
+		{"not valid yet", hs(func(c *verifierClaims) { c.NotBefore = future(time.Hour) }), "token not valid yet"},
+		{"not valid yet and wrong audience", hs(func(c *verifierClaims) { c.NotBefore = future(time.Hour); c.Audience = jwt.ClaimStrings{"other"} }), "invalid token"},
+		{"issued in the future", hs(func(c *verifierClaims) { c.IssuedAt = future(time.Hour) }), "invalid token"},
+		{"missing exp", hs(func(c *verifierClaims) { c.ExpiresAt = nil }), "invalid token"},
+		{"wrong issuer", hs(func(c *verifierClaims) { c.Issuer = "https://evil.example.com" }), "invalid token"},
+		{"missing issuer", hs(func(c *verifierClaims) { c.Issuer = "" }), "invalid token"},
+		{"wrong audience", hs(func(c *verifierClaims) { c.Audience = jwt.ClaimStrings{"other"} }), "invalid token"},
+		{"missing audience", hs(func(c *verifierClaims) { c.Audience = nil }), "invalid token"},
+		{"missing subject", hs(func(c *verifierClaims) { c.Subject = "" }), "invalid token"},
 		{"claim of the wrong type", signToken(t, jwt.SigningMethodHS256, key, jwt.MapClaims{
-			"iss": authIssuer, "aud": authAudience, "sub": "alice", "exp": authNow.Add(time.Hour).Unix(), "role": 5,
+			"iss": verifierIssuer, "aud": verifierAudience, "sub": "alice", "exp": verifierNow.Add(time.Hour).Unix(), "role": 5,
 		}, nil), "invalid token"},
 		{"exp of the wrong type", signToken(t, jwt.SigningMethodHS256, key, jwt.MapClaims{
-			"iss": authIssuer, "aud": authAudience, "sub": "alice", "exp": "tomorrow",
+			"iss": verifierIssuer, "aud": verifierAudience, "sub": "alice", "exp": "tomorrow",
 		}, nil), "invalid token"},
 		{"subject of the wrong type", signToken(t, jwt.SigningMethodHS256, key, jwt.MapClaims{
-			"iss": authIssuer, "aud": authAudience, "sub": 7, "exp": authNow.Add(time.Hour).Unix(),
+			"iss": verifierIssuer, "aud": verifierAudience, "sub": 7, "exp": verifierNow.Add(time.Hour).Unix(),
 		}, nil), "invalid token"},
 	}
 	for _, tt := range tests {
@@ -507,15 +357,15 @@ func TestJWTRefused(t *testing.T) {
 
 func TestJWTErrIsKept(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	c := goodAuthClaims()
-	c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Hour))
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	c := goodVerifierClaims()
+	c.ExpiresAt = jwt.NewNumericDate(verifierNow.Add(-time.Hour))
 	e := mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), "token expired")
 	if !errors.Is(e, jwt.ErrTokenExpired) {
 		t.Errorf("Err = %v, want it to wrap jwt.ErrTokenExpired", e.Err)
 	}
-	e = mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, newAuthHMACKey(t), goodAuthClaims(), nil), "invalid token")
+	e = mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, newHMACKey(t), goodVerifierClaims(), nil), "invalid token")
 	if !errors.Is(e, jwt.ErrTokenSignatureInvalid) {
 		t.Errorf("Err = %v, want it to wrap jwt.ErrTokenSignatureInvalid", e.Err)
 	}
@@ -526,19 +376,19 @@ func TestJWTErrIsKept(t *testing.T) {
 
 func TestJWTLeeway(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	expiredBy := func(d time.Duration) (string, authClaims) {
-		c := goodAuthClaims()
-		c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-d))
+	key := newHMACKey(t)
+	expiredBy := func(d time.Duration) (string, verifierClaims) {
+		c := goodVerifierClaims()
+		c.ExpiresAt = jwt.NewNumericDate(verifierNow.Add(-d))
 		return signToken(t, jwt.SigningMethodHS256, key, c, nil), c
 	}
 
 	t.Run("default", func(t *testing.T) {
 		t.Parallel()
-		v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
+		v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
 		tok, c := expiredBy(10 * time.Second)
 		p := mustAcceptToken(t, v, tok, c, wsgate.DefaultLeeway)
-		if want := authNow.Add(20 * time.Second); !p.Expires.Equal(want) {
+		if want := verifierNow.Add(20 * time.Second); !p.Expires.Equal(want) {
 			t.Errorf("Expires = %v, want exp + leeway = %v", p.Expires, want)
 		}
 		tok, _ = expiredBy(wsgate.DefaultLeeway + time.Second)
@@ -546,20 +396,20 @@ func TestJWTLeeway(t *testing.T) {
 	})
 	t.Run("custom", func(t *testing.T) {
 		t.Parallel()
-		v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = 2 * time.Minute }))
+		v := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = 2 * time.Minute }))
 		tok, c := expiredBy(time.Minute)
 		mustAcceptToken(t, v, tok, c, 2*time.Minute)
-		c = goodAuthClaims()
-		c.NotBefore = jwt.NewNumericDate(authNow.Add(time.Minute))
-		c.IssuedAt = jwt.NewNumericDate(authNow.Add(time.Minute))
+		c = goodVerifierClaims()
+		c.NotBefore = jwt.NewNumericDate(verifierNow.Add(time.Minute))
+		c.IssuedAt = jwt.NewNumericDate(verifierNow.Add(time.Minute))
 		mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), c, 2*time.Minute)
 	})
 	t.Run("none", func(t *testing.T) {
 		t.Parallel()
-		v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = -1 }))
+		v := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.Leeway = -1 }))
 		tok, _ := expiredBy(time.Second)
 		mustRefuseToken(t, v, tok, "token expired")
-		c := goodAuthClaims()
+		c := goodVerifierClaims()
 		p := mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), c, 0)
 		if !p.Expires.Equal(c.ExpiresAt.Time) {
 			t.Errorf("Expires = %v, want exp exactly", p.Expires)
@@ -569,29 +419,29 @@ func TestJWTLeeway(t *testing.T) {
 
 func TestJWTMissingExpiration(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	c := goodAuthClaims()
+	key := newHMACKey(t)
+	c := goodVerifierClaims()
 	c.ExpiresAt = nil
 	tok := signToken(t, jwt.SigningMethodHS256, key, c, nil)
-	mustRefuseToken(t, newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil)), tok, "invalid token")
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.AllowMissingExpiration = true }))
+	mustRefuseToken(t, newVerifier(t, jwtOpts([]string{"HS256"}, key, nil)), tok, "invalid token")
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.AllowMissingExpiration = true }))
 	p := mustAcceptToken(t, v, tok, c, 0)
 	if !p.Expires.IsZero() {
 		t.Errorf("Expires = %v, want zero for a token without exp", p.Expires)
 	}
 	// exp is still checked when present.
-	c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Hour))
+	c.ExpiresAt = jwt.NewNumericDate(verifierNow.Add(-time.Hour))
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), "token expired")
 }
 
 func TestJWTAllowAny(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) {
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) {
 		o.Issuer, o.AllowAnyIssuer = "", true
 		o.Audience, o.AllowAnyAudience = "", true
 	}))
-	c := goodAuthClaims()
+	c := goodVerifierClaims()
 	c.Issuer = "anyone"
 	c.Audience = nil
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), c, wsgate.DefaultLeeway)
@@ -599,26 +449,26 @@ func TestJWTAllowAny(t *testing.T) {
 
 func TestJWTAudienceList(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	c := goodAuthClaims()
-	c.Audience = jwt.ClaimStrings{"other", authAudience}
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	c := goodVerifierClaims()
+	c.Audience = jwt.ClaimStrings{"other", verifierAudience}
 	mustAcceptToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), c, wsgate.DefaultLeeway)
 }
 
 func TestJWTMaxTokenSize(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	tok := signToken(t, jwt.SigningMethodHS256, key, goodAuthClaims(), nil)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.MaxTokenSize = len(tok) }))
-	c := goodAuthClaims()
+	key := newHMACKey(t)
+	tok := signToken(t, jwt.SigningMethodHS256, key, goodVerifierClaims(), nil)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, func(o *wsgate.JWTOptions) { o.MaxTokenSize = len(tok) }))
+	c := goodVerifierClaims()
 	mustAcceptToken(t, v, tok, c, wsgate.DefaultLeeway)
 	c.Role += "x"
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, key, c, nil), "token too large")
 
 	// Exactly the default limit is accepted; one byte more is not.
-	d := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	c = goodAuthClaims()
+	d := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	c = goodVerifierClaims()
 	c.Role = ""
 	base := len(signToken(t, jwt.SigningMethodHS256, key, c, nil))
 	// Each 3 bytes of claims add 4 base64 characters; find a role length
@@ -638,10 +488,10 @@ func TestJWTMaxTokenSize(t *testing.T) {
 
 func TestJWTConcurrent(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v := newTestJWT(t, jwtOpts([]string{"HS256"}, key, nil))
-	good := signToken(t, jwt.SigningMethodHS256, key, goodAuthClaims(), nil)
-	bad := signToken(t, jwt.SigningMethodHS256, newAuthHMACKey(t), goodAuthClaims(), nil)
+	key := newHMACKey(t)
+	v := newVerifier(t, jwtOpts([]string{"HS256"}, key, nil))
+	good := signToken(t, jwt.SigningMethodHS256, key, goodVerifierClaims(), nil)
+	bad := signToken(t, jwt.SigningMethodHS256, newHMACKey(t), goodVerifierClaims(), nil)
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
@@ -676,14 +526,14 @@ func TestAuthenticatorFunc(t *testing.T) {
 
 func TestNewJWTRefuses(t *testing.T) {
 	t.Parallel()
-	hmacKey := newAuthHMACKey(t)
-	rsaKey := newAuthRSAKey(t)
+	hmacKey := newHMACKey(t)
+	rsaKey := newRSAKey(t)
 	smallRSA, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec384 := newAuthECKey(t, elliptic.P384())
-	edPub, edPriv := newAuthEdKey(t)
+	ec384 := newECKey(t, elliptic.P384())
+	edPub, edPriv := newEdKey(t)
 	keyFunc := func(context.Context, string, string) (any, error) { return hmacKey, nil }
 	hs := []string{"HS256"}
 
@@ -705,7 +555,7 @@ func TestNewJWTRefuses(t *testing.T) {
 		{"RSA key for HS256", jwtOpts(hs, &rsaKey.PublicKey, nil), "HS256 needs a []byte"},
 		{"Ed25519 key for HS256", jwtOpts(hs, edPub, nil), "HS256 needs a []byte"},
 		{"HMAC key for RS256", jwtOpts([]string{"RS256"}, hmacKey, nil), "RS256 needs an *rsa.PublicKey"},
-		{"PEM bytes for RS256", jwtOpts([]string{"RS256"}, authRSAPublicPEM(t, &rsaKey.PublicKey), nil), "RS256 needs an *rsa.PublicKey"},
+		{"PEM bytes for RS256", jwtOpts([]string{"RS256"}, rsaPublicPEM(t, &rsaKey.PublicKey), nil), "RS256 needs an *rsa.PublicKey"},
 		{"mixed families", jwtOpts([]string{"RS256", "HS256"}, &rsaKey.PublicKey, nil), "HS256 needs a []byte"},
 		{"RSA private key", jwtOpts([]string{"RS256"}, rsaKey, nil), "private key"},
 		{"ECDSA private key", jwtOpts([]string{"ES384"}, ec384, nil), "private key"},
@@ -723,7 +573,7 @@ func TestNewJWTRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := wsgate.NewJWT[authClaims](tt.opts)
+			v, err := wsgate.NewJWT[verifierClaims](tt.opts)
 			if err == nil {
 				t.Fatalf("NewJWT accepted the options: %+v", v)
 			}
@@ -739,7 +589,7 @@ func TestNewJWTRefuses(t *testing.T) {
 
 func TestNewJWTAcceptsKeyFunc(t *testing.T) {
 	t.Parallel()
-	_, err := wsgate.NewJWT[authClaims](jwtOpts([]string{"HS256", "RS256", "ES256", "EdDSA"}, nil, func(o *wsgate.JWTOptions) {
+	_, err := wsgate.NewJWT[verifierClaims](jwtOpts([]string{"HS256", "RS256", "ES256", "EdDSA"}, nil, func(o *wsgate.JWTOptions) {
 		o.KeyFunc = func(context.Context, string, string) (any, error) { return nil, errors.New("no keys") }
 	}))
 	if err != nil {
@@ -801,43 +651,43 @@ func ExampleNewJWT() {
 
 // Compile-time checks: a JWT is an Authenticator, and so is a function.
 var (
-	_ wsgate.Authenticator = (*wsgate.JWT[authClaims, *authClaims])(nil)
+	_ wsgate.Authenticator = (*wsgate.JWT[verifierClaims, *verifierClaims])(nil)
 	_ wsgate.Authenticator = wsgate.AuthenticatorFunc(nil)
 )
 
-// authValidatedClaims has its own check, which golang-jwt runs with the others.
-type authValidatedClaims struct {
+// validatedClaims has its own check, which golang-jwt runs with the others.
+type validatedClaims struct {
 	jwt.RegisteredClaims
 	Role string `json:"role"`
 }
 
-var errAuthNoRole = errors.New("role is required")
+var errNoRole = errors.New("role is required")
 
-func (c *authValidatedClaims) Validate() error {
+func (c *validatedClaims) Validate() error {
 	if c.Role == "" {
-		return errAuthNoRole
+		return errNoRole
 	}
 	return nil
 }
 
 func TestJWTClaimsValidator(t *testing.T) {
 	t.Parallel()
-	key := newAuthHMACKey(t)
-	v, err := wsgate.NewJWT[authValidatedClaims](jwtOpts([]string{"HS256"}, key, nil))
+	key := newHMACKey(t)
+	v, err := wsgate.NewJWT[validatedClaims](jwtOpts([]string{"HS256"}, key, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := authValidatedClaims{RegisteredClaims: goodAuthClaims().RegisteredClaims, Role: "admin"}
+	c := validatedClaims{RegisteredClaims: goodVerifierClaims().RegisteredClaims, Role: "admin"}
 	if _, err := v.Authenticate(context.Background(), signToken(t, jwt.SigningMethodHS256, key, &c, nil)); err != nil {
 		t.Fatal(err)
 	}
 	c.Role = ""
 	e := mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, key, &c, nil), "invalid token")
-	if !errors.Is(e, errAuthNoRole) {
+	if !errors.Is(e, errNoRole) {
 		t.Errorf("Err = %v, want it to wrap the claims' own error", e.Err)
 	}
 	// An expired token that also fails the claims' own check is invalid,
 	// not merely expired.
-	c.ExpiresAt = jwt.NewNumericDate(authNow.Add(-time.Hour))
+	c.ExpiresAt = jwt.NewNumericDate(verifierNow.Add(-time.Hour))
 	mustRefuseToken(t, v, signToken(t, jwt.SigningMethodHS256, key, &c, nil), "invalid token")
 }

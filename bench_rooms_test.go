@@ -36,10 +36,10 @@ func BenchmarkRoomRoundTrip(b *testing.B) {
 		broker wsgate.Broker
 	}{
 		{"ack/no-broker", "ack", nil},
-		{"ack/broker", "ack", acceptingBroker{}},
+		{"ack/broker", "ack", nopBroker{}},
 		{"emit/conn", "emit-conn", nil},
 		{"emit/room", "emit-room", nil},
-		{"emit/room+broker", "emit-room", acceptingBroker{}},
+		{"emit/room+broker", "emit-room", nopBroker{}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ws := roomBenchConn(b, bc.broker)
@@ -73,16 +73,6 @@ func BenchmarkRoomRoundTrip(b *testing.B) {
 			}
 		})
 	}
-}
-
-// acceptingBroker accepts every publication and delivers nothing: a
-// Broker's cost to the core, without a transport's.
-type acceptingBroker struct{}
-
-func (acceptingBroker) Publish(context.Context, *wsgate.BrokerMessage) error { return nil }
-
-func (acceptingBroker) Subscribe(func(*wsgate.BrokerMessage)) (func(), error) {
-	return func() {}, nil
 }
 
 // roomBenchConn serves a gateway in memory and returns one connection, in

@@ -18,23 +18,23 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// rmBus joins the gateways of one test as if they ran in separate
+// memoryBus joins the gateways of one test as if they ran in separate
 // processes: a test double for the transport (redisbroker is tested against
 // a real Redis in its own module). Each member's publications reach every
 // other subscribed member, in the order they were published, on one
 // goroutine per subscriber; never the publisher itself. After each
 // delivery the member scribbles over the message, so that a gateway that
 // kept any of it past deliver's return would send garbage.
-type rmBus struct {
+type memoryBus struct {
 	mu      sync.Mutex
-	members []*rmMember
+	members []*busMember
 }
 
-func newRmBus() *rmBus { return &rmBus{} }
+func newMemoryBus() *memoryBus { return &memoryBus{} }
 
 // member returns a new Broker on the bus.
-func (b *rmBus) member() *rmMember {
-	m := &rmMember{bus: b, done: make(chan struct{})}
+func (b *memoryBus) member() *busMember {
+	m := &busMember{bus: b, done: make(chan struct{})}
 	m.cond = sync.NewCond(&m.mu)
 	b.mu.Lock()
 	b.members = append(b.members, m)
@@ -42,8 +42,8 @@ func (b *rmBus) member() *rmMember {
 	return m
 }
 
-type rmMember struct {
-	bus  *rmBus
+type busMember struct {
+	bus  *memoryBus
 	done chan struct{}
 
 	publishErr   error // Publish fails with it when set
@@ -58,23 +58,23 @@ type rmMember struct {
 	stopped    bool
 }
 
-func (m *rmMember) Publish(_ context.Context, msg *wsgate.BrokerMessage) error {
+func (m *busMember) Publish(_ context.Context, msg *wsgate.BrokerMessage) error {
 	if m.publishErr != nil {
 		return m.publishErr
 	}
 	m.published.Add(1)
-	cp := rmCopy(msg) // msg is not ours past the return
+	cp := copyMessage(msg) // msg is not ours past the return
 	m.bus.mu.Lock()
 	defer m.bus.mu.Unlock()
 	for _, other := range m.bus.members {
 		if other != m {
-			other.enqueue(rmCopy(cp))
+			other.enqueue(copyMessage(cp))
 		}
 	}
 	return nil
 }
 
-func (m *rmMember) enqueue(msg *wsgate.BrokerMessage) {
+func (m *busMember) enqueue(msg *wsgate.BrokerMessage) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.subscribed && !m.stopped {
@@ -83,7 +83,7 @@ func (m *rmMember) enqueue(msg *wsgate.BrokerMessage) {
 	}
 }
 
-func (m *rmMember) Subscribe(deliver func(*wsgate.BrokerMessage)) (func(), error) {
+func (m *busMember) Subscribe(deliver func(*wsgate.BrokerMessage)) (func(), error) {
 	if m.subscribeErr != nil {
 		return nil, m.subscribeErr
 	}
@@ -105,7 +105,7 @@ func (m *rmMember) Subscribe(deliver func(*wsgate.BrokerMessage)) (func(), error
 			m.queue = m.queue[1:]
 			m.mu.Unlock()
 			deliver(msg)
-			rmScribble(msg)
+			scribble(msg)
 		}
 	}()
 	stop := func() {
@@ -119,7 +119,7 @@ func (m *rmMember) Subscribe(deliver func(*wsgate.BrokerMessage)) (func(), error
 	return stop, nil
 }
 
-func rmCopy(m *wsgate.BrokerMessage) *wsgate.BrokerMessage {
+func copyMessage(m *wsgate.BrokerMessage) *wsgate.BrokerMessage {
 	cp := *m
 	cp.Rooms = slices.Clone(m.Rooms)
 	cp.Subjects = slices.Clone(m.Subjects)
@@ -128,7 +128,7 @@ func rmCopy(m *wsgate.BrokerMessage) *wsgate.BrokerMessage {
 	return &cp
 }
 
-func rmScribble(m *wsgate.BrokerMessage) {
+func scribble(m *wsgate.BrokerMessage) {
 	for i := range m.Data {
 		m.Data[i] = '!'
 	}
@@ -141,50 +141,46 @@ func rmScribble(m *wsgate.BrokerMessage) {
 	m.Event = "scribbled"
 }
 
-// rmPair is two gateways joined by a bus, each with its OnConnect
+// joinedPair is two gateways joined by a bus, each with its OnConnect
 // recorder.
-func rmPair(t *testing.T, opts wsgate.Options) (a, b *limEnv, connsA, connsB <-chan *wsgate.Conn) {
+func joinedPair(t *testing.T, opts wsgate.Options) (a, b *env, connsA, connsB <-chan *wsgate.Conn) {
 	t.Helper()
-	bus := newRmBus()
+	bus := newMemoryBus()
 	optsA, optsB := opts, opts
 	optsA.Broker, optsB.Broker = bus.member(), bus.member()
-	connsA, connsB = rmConns(&optsA), rmConns(&optsB)
-	return rmSetup(t, optsA), rmSetup(t, optsB), connsA, connsB
+	connsA, connsB = recordConnects(&optsA), recordConnects(&optsB)
+	return newRoomEnv(t, optsA), newRoomEnv(t, optsB), connsA, connsB
 }
 
 // TestBrokerRoomEmitAcrossGateways: a room emit made on one gateway
 // reaches the members on both, once each, and nobody else.
 func TestBrokerRoomEmitAcrossGateways(t *testing.T) {
 	t.Parallel()
-	a, b, _, _ := rmPair(t, wsgate.Options{})
+	a, b, _, _ := joinedPair(t, wsgate.Options{})
 	alice, bob, carol := a.dial("alice"), b.dial("bob"), b.dial("carol")
-	rmJoin(t, alice, "chat")
-	rmJoin(t, bob, "chat", "more")
+	join(t, alice, "chat")
+	join(t, bob, "chat", "more")
 
 	// A's fence travels behind A's emit; B's behind B's.
-	if err := a.gw.To("chat", "more").Emit("msg", map[string]string{"text": "hi"}); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, a.gw)
-	rmWantEvents(t, alice, "alice on A", `msg {"text":"hi"}`)
-	rmWantEvents(t, bob, "bob on B, in both rooms", `msg {"text":"hi"}`)
-	rmWantEvents(t, carol, "carol on B, in no room")
+	must(t, a.gw.To("chat", "more").Emit("msg", map[string]string{"text": "hi"}))
+	fence(t, a.gw)
+	wantEventsBeforeFence(t, alice, "alice on A", `msg {"text":"hi"}`)
+	wantEventsBeforeFence(t, bob, "bob on B, in both rooms", `msg {"text":"hi"}`)
+	wantEventsBeforeFence(t, carol, "carol on B, in no room")
 
-	if err := b.gw.To("chat").Emit("msg", "from b"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, b.gw)
-	rmWantEvents(t, alice, "alice on A", `msg "from b"`)
-	rmWantEvents(t, bob, "bob on B", `msg "from b"`)
-	rmWantEvents(t, carol, "carol on B")
+	must(t, b.gw.To("chat").Emit("msg", "from b"))
+	fence(t, b.gw)
+	wantEventsBeforeFence(t, alice, "alice on A", `msg "from b"`)
+	wantEventsBeforeFence(t, bob, "bob on B", `msg "from b"`)
+	wantEventsBeforeFence(t, carol, "carol on B")
 
 	// Nothing came back to its publisher late: one more fence from each
 	// side finds nothing before it.
-	rmFence(t, a.gw)
-	rmFence(t, b.gw)
+	fence(t, a.gw)
+	fence(t, b.gw)
 	for _, c := range []*wsgatetest.Client{alice, bob, carol} {
-		rmWantEvents(t, c, "a client, after the emits")
-		rmWantEvents(t, c, "a client, after the emits")
+		wantEventsBeforeFence(t, c, "a client, after the emits")
+		wantEventsBeforeFence(t, c, "a client, after the emits")
 	}
 	if n := a.gw.RoomSize("chat"); n != 1 {
 		t.Fatalf("A's RoomSize(chat) = %d, want 1: it counts its own members only", n)
@@ -195,79 +191,67 @@ func TestBrokerRoomEmitAcrossGateways(t *testing.T) {
 // connection of B can be excepted from an emit made on A.
 func TestBrokerExceptAcrossGateways(t *testing.T) {
 	t.Parallel()
-	a, b, _, connsB := rmPair(t, wsgate.Options{})
+	a, b, _, connsB := joinedPair(t, wsgate.Options{})
 	alice := a.dial("alice")
 	bob := b.dial("bob")
 	bobConn := recv(t, connsB, "bob's OnConnect")
 	dave := b.dial("dave")
 	recv(t, connsB, "dave's OnConnect")
 	for _, c := range []*wsgatetest.Client{alice, bob, dave} {
-		rmJoin(t, c, "chat")
+		join(t, c, "chat")
 	}
 
-	limWantOK(t, alice.Request("say", rmSay{"chat", "hello"})) // To(chat).Except(sender)
-	rmFence(t, a.gw)
-	rmWantEvents(t, alice, "the sender")
-	rmWantEvents(t, bob, "bob on B", `said "hello"`)
-	rmWantEvents(t, dave, "dave on B", `said "hello"`)
+	wantOK(t, alice.Request("say", sayInput{"chat", "hello"})) // To(chat).Except(sender)
+	fence(t, a.gw)
+	wantEventsBeforeFence(t, alice, "the sender")
+	wantEventsBeforeFence(t, bob, "bob on B", `said "hello"`)
+	wantEventsBeforeFence(t, dave, "dave on B", `said "hello"`)
 
-	if err := a.gw.To("chat").Except(bobConn).Emit("not-bob", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.gw.Everyone().Except(bobConn).Emit("all-but-bob", nil); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, a.gw)
-	rmWantEvents(t, alice, "alice on A", `not-bob null`, `all-but-bob null`)
-	rmWantEvents(t, bob, "bob on B, excepted from A")
-	rmWantEvents(t, dave, "dave on B", `not-bob null`, `all-but-bob null`)
+	must(t, a.gw.To("chat").Except(bobConn).Emit("not-bob", nil))
+	must(t, a.gw.Everyone().Except(bobConn).Emit("all-but-bob", nil))
+	fence(t, a.gw)
+	wantEventsBeforeFence(t, alice, "alice on A", `not-bob null`, `all-but-bob null`)
+	wantEventsBeforeFence(t, bob, "bob on B, excepted from A")
+	wantEventsBeforeFence(t, dave, "dave on B", `not-bob null`, `all-but-bob null`)
 }
 
 // TestBrokerSubjectAcrossGateways: a user on both gateways is reached, and
 // logged out, from either.
 func TestBrokerSubjectAcrossGateways(t *testing.T) {
 	t.Parallel()
-	a, b, _, _ := rmPair(t, wsgate.Options{})
+	a, b, _, _ := joinedPair(t, wsgate.Options{})
 	aliceA, aliceB, bob := a.dial("alice"), b.dial("alice"), b.dial("bob")
 
-	if err := a.gw.ToSubject("alice").Emit("notice", "hi alice"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, a.gw)
-	rmWantEvents(t, aliceA, "alice on A", `notice "hi alice"`)
-	rmWantEvents(t, aliceB, "alice on B", `notice "hi alice"`)
-	rmWantEvents(t, bob, "bob on B")
+	must(t, a.gw.ToSubject("alice").Emit("notice", "hi alice"))
+	fence(t, a.gw)
+	wantEventsBeforeFence(t, aliceA, "alice on A", `notice "hi alice"`)
+	wantEventsBeforeFence(t, aliceB, "alice on B", `notice "hi alice"`)
+	wantEventsBeforeFence(t, bob, "bob on B")
 
-	if err := a.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
-	limWantClosed(t, aliceA, wsgate.StatusPolicyViolation, "logged out")
-	limWantClosed(t, aliceB, wsgate.StatusPolicyViolation, "logged out")
-	limWantOK(t, bob.Request("echo", 1))
+	must(t, a.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
+	wantClosed(t, aliceA, wsgate.StatusPolicyViolation, "logged out")
+	wantClosed(t, aliceB, wsgate.StatusPolicyViolation, "logged out")
+	wantOK(t, bob.Request("echo", 1))
 }
 
 // TestBrokerDisconnectAndBroadcastAcrossGateways: a room disconnect made
 // on B closes A's members; a broadcast on A reaches B's connections.
 func TestBrokerDisconnectAndBroadcastAcrossGateways(t *testing.T) {
 	t.Parallel()
-	a, b, _, _ := rmPair(t, wsgate.Options{})
+	a, b, _, _ := joinedPair(t, wsgate.Options{})
 	onA, onB, kept := a.dial("x"), b.dial("y"), a.dial("z")
-	rmJoin(t, onA, "doomed")
-	rmJoin(t, onB, "doomed")
+	join(t, onA, "doomed")
+	join(t, onB, "doomed")
 
-	if err := a.gw.Broadcast("hello", 1); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, a.gw)
+	must(t, a.gw.Broadcast("hello", 1))
+	fence(t, a.gw)
 	for _, c := range []*wsgatetest.Client{onA, onB, kept} {
-		rmWantEvents(t, c, "a client", `hello 1`)
+		wantEventsBeforeFence(t, c, "a client", `hello 1`)
 	}
-	if err := b.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-		t.Fatal(err)
-	}
-	limWantClosed(t, onA, wsgate.StatusPolicyViolation, "revoked")
-	limWantClosed(t, onB, wsgate.StatusPolicyViolation, "revoked")
-	limWantOK(t, kept.Request("echo", 1))
+	must(t, b.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"))
+	wantClosed(t, onA, wsgate.StatusPolicyViolation, "revoked")
+	wantClosed(t, onB, wsgate.StatusPolicyViolation, "revoked")
+	wantOK(t, kept.Request("echo", 1))
 }
 
 // TestBrokerPublishErrorIsReturned: an emit the Broker refuses is reported
@@ -275,11 +259,11 @@ func TestBrokerDisconnectAndBroadcastAcrossGateways(t *testing.T) {
 func TestBrokerPublishErrorIsReturned(t *testing.T) {
 	t.Parallel()
 	refused := errors.New("buffer full")
-	broker := newRmBus().member()
+	broker := newMemoryBus().member()
 	broker.publishErr = refused
-	e := rmSetup(t, wsgate.Options{Broker: broker})
+	e := newRoomEnv(t, wsgate.Options{Broker: broker})
 	c := e.dial("alice")
-	rmJoin(t, c, "r")
+	join(t, c, "r")
 
 	for name, err := range map[string]error{
 		"room emit":       e.gw.To("r").Emit("m", 1),
@@ -296,36 +280,32 @@ func TestBrokerPublishErrorIsReturned(t *testing.T) {
 		t.Errorf("an emit to no room: %v", err)
 	}
 	broker.publishErr = nil
-	rmFence(t, e.gw)
-	rmWantEvents(t, c, "the local member", `m 1`, `m 2`, `m 3`)
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, c, "the local member", `m 1`, `m 2`, `m 3`)
 }
 
 func TestBrokerSubscribeAndStop(t *testing.T) {
 	t.Parallel()
-	failing := newRmBus().member()
+	failing := newMemoryBus().member()
 	failing.subscribeErr = errors.New("no route to broker")
 	if _, err := wsgate.New(wsgate.Options{Broker: failing}); err == nil || !strings.Contains(err.Error(), "no route to broker") {
 		t.Fatalf("New with a Broker that cannot subscribe: %v, want its error", err)
 	}
 
-	bus := newRmBus()
+	bus := newMemoryBus()
 	broker := bus.member()
 	gw, err := wsgate.New(wsgate.Options{Broker: broker})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := gw.Shutdown(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		must(t, gw.Shutdown(context.Background()))
 	}
 	if n := broker.stops.Load(); n != 1 {
 		t.Fatalf("two Shutdowns called stop %d times, want once", n)
 	}
 	// Emits after Shutdown still reach the other processes.
-	if err := gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
 	if n := broker.published.Load(); n != 1 {
 		t.Fatalf("published %d messages after Shutdown, want 1", n)
 	}
@@ -335,11 +315,11 @@ func TestBrokerSubscribeAndStop(t *testing.T) {
 // is dropped with a log line; the deliveries go on.
 func TestBrokerBadMessagesAreDroppedAndLogged(t *testing.T) {
 	t.Parallel()
-	bus := newRmBus()
-	var log evLog
-	e := rmSetup(t, wsgate.Options{Broker: bus.member(), Logger: log.logger()})
+	bus := newMemoryBus()
+	var log logBuffer
+	e := newRoomEnv(t, wsgate.Options{Broker: bus.member(), Logger: log.logger()})
 	c := e.dial("alice")
-	rmJoin(t, c, "r")
+	join(t, c, "r")
 	other := bus.member() // another process, as seen from the bus
 
 	for _, m := range []*wsgate.BrokerMessage{
@@ -350,30 +330,20 @@ func TestBrokerBadMessagesAreDroppedAndLogged(t *testing.T) {
 		{Op: wsgate.OpEmit, Rooms: []string{"r"}, Event: "no-data"},
 		{Op: wsgate.OpEmit, Event: "fence", Data: json.RawMessage(`null`)},
 	} {
-		if err := other.Publish(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
+		must(t, other.Publish(context.Background(), m))
 	}
-	rmWantEvents(t, c, "alice", `no-data null`)
+	wantEventsBeforeFence(t, c, "alice", `no-data null`)
 	for _, want := range []string{"unknown operation", "not valid JSON", "close code 1005", "close reason of 200 bytes"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
 	}
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 }
 
-// rmNopBroker accepts every publication and delivers nothing: the cost of
-// a Broker to the core, without a transport's.
-type rmNopBroker struct{}
-
-func (rmNopBroker) Publish(context.Context, *wsgate.BrokerMessage) error { return nil }
-
-func (rmNopBroker) Subscribe(func(*wsgate.BrokerMessage)) (func(), error) { return func() {}, nil }
-
-// rmBenchRoom is a gateway with n anonymous connections, all in "room",
+// benchRoom is a gateway with n anonymous connections, all in "room",
 // each read by a goroutine that counts the frames it receives.
-type rmBenchRoom struct {
+type benchRoom struct {
 	gw    *wsgate.Gateway
 	conns []*wsgate.Conn
 	got   atomic.Int64
@@ -381,14 +351,14 @@ type rmBenchRoom struct {
 	done  chan struct{}
 }
 
-func newRmBenchRoom(b *testing.B, n int, broker wsgate.Broker) *rmBenchRoom {
+func newBenchRoom(b *testing.B, n int, broker wsgate.Broker) *benchRoom {
 	b.Helper()
-	r := &rmBenchRoom{done: make(chan struct{}, 1)}
+	r := &benchRoom{done: make(chan struct{}, 1)}
 	var mu sync.Mutex
 	gw, err := wsgate.New(wsgate.Options{
 		AllowMissingOrigin: true, EventsPerSecond: -1, MaxConnections: -1, Broker: broker,
 		PingInterval: -1, // no keepalive traffic in the measurement
-		Logger:       evQuietLogger(),
+		Logger:       quietLogger(),
 		OnConnect: func(c *wsgate.Conn) {
 			_ = c.Join("room")
 			mu.Lock()
@@ -444,7 +414,7 @@ func newRmBenchRoom(b *testing.B, n int, broker wsgate.Broker) *rmBenchRoom {
 }
 
 // run times emit until every member has read the frame it sent.
-func (r *rmBenchRoom) run(b *testing.B, emit func() error) {
+func (r *benchRoom) run(b *testing.B, emit func() error) {
 	n := int64(len(r.conns))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -473,14 +443,14 @@ func (r *rmBenchRoom) run(b *testing.B, emit func() error) {
 //
 //	go test -run '^$' -bench RoomEmit -benchmem .
 func BenchmarkRoomEmit(b *testing.B) {
-	payload := rmSay{Room: "room", Text: "a message of an ordinary length for a chat"}
+	payload := sayInput{Room: "room", Text: "a message of an ordinary length for a chat"}
 	for _, n := range []int{1, 100, 10_000} {
 		if n > 100 && testing.Short() {
 			continue
 		}
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			local := newRmBenchRoom(b, n, nil)
-			brokered := newRmBenchRoom(b, n, rmNopBroker{})
+			local := newBenchRoom(b, n, nil)
+			brokered := newBenchRoom(b, n, nopBroker{})
 			b.Run("room", func(b *testing.B) {
 				local.run(b, func() error { return local.gw.To("room").Emit("message", payload) })
 			})

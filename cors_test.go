@@ -1,10 +1,8 @@
 package wsgate_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,7 +34,7 @@ func corsGateway(t *testing.T) (*wsgatetest.Server, *atomic.Int64, *atomic.Value
 	if err != nil {
 		t.Fatalf("NewJWT: %v", err)
 	}
-	var calls atomic.Int64
+	auth, calls := countingAuthenticator(v)
 	var asked atomic.Value
 	gw, err := wsgate.New(wsgate.Options{
 		Origins: []string{"https://app.example.org", "https://*.example.com"},
@@ -44,21 +42,18 @@ func corsGateway(t *testing.T) (*wsgatetest.Server, *atomic.Int64, *atomic.Value
 			asked.Store(origin)
 			return origin == corsPartner
 		},
-		Authenticator: wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
-			calls.Add(1)
-			return v.Authenticate(ctx, token)
-		}),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Authenticator: auth,
+		Logger:        quietLogger(),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return wsgatetest.NewServer(t, gw), &calls, &asked
+	return wsgatetest.NewServer(t, gw), calls, &asked
 }
 
-// corsDo sends one plain HTTP request with the given Origin lines (none
+// doWithOrigins sends one plain HTTP request with the given Origin lines (none
 // for nil) and returns the response and its body.
-func corsDo(t *testing.T, srv *wsgatetest.Server, method string, origins []string, header http.Header) (*http.Response, []byte) {
+func doWithOrigins(t *testing.T, srv *wsgatetest.Server, method string, origins []string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://wsgatetest.invalid/", nil)
 	if err != nil {
@@ -84,9 +79,9 @@ func corsDo(t *testing.T, srv *wsgatetest.Server, method string, origins []strin
 	return resp, body
 }
 
-// corsCheckBody checks a JSON refusal body: exactly status, message and
+// wantJSONErrorBody checks a JSON refusal body: exactly status, message and
 // code, with the given message and code.
-func corsCheckBody(t *testing.T, resp *http.Response, body []byte, message, code string) {
+func wantJSONErrorBody(t *testing.T, resp *http.Response, body []byte, message, code string) {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
@@ -106,8 +101,8 @@ func corsCheckBody(t *testing.T, resp *http.Response, body []byte, message, code
 	}
 }
 
-// corsNoHeaders checks that a response grants nothing to a browser.
-func corsNoHeaders(t *testing.T, resp *http.Response) {
+// wantNoCORSHeaders checks that a response grants nothing to a browser.
+func wantNoCORSHeaders(t *testing.T, resp *http.Response) {
 	t.Helper()
 	for _, h := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods"} {
 		if v, ok := resp.Header[h]; ok {
@@ -116,8 +111,8 @@ func corsNoHeaders(t *testing.T, resp *http.Response) {
 	}
 }
 
-// corsGranted checks that a response grants origin, with credentials.
-func corsGranted(t *testing.T, resp *http.Response, origin string) {
+// wantCORSGranted checks that a response grants origin, with credentials.
+func wantCORSGranted(t *testing.T, resp *http.Response, origin string) {
 	t.Helper()
 	if got := resp.Header.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != origin {
 		t.Errorf("Access-Control-Allow-Origin = %q, want exactly %q", got, origin)
@@ -163,14 +158,14 @@ func TestCORSPreflight(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, calls, _ := corsGateway(t)
-			resp, body := corsDo(t, srv, http.MethodOptions, []string{tt.origin}, http.Header{
+			resp, body := doWithOrigins(t, srv, http.MethodOptions, []string{tt.origin}, http.Header{
 				"Access-Control-Request-Method": {"GET"},
 			})
 			if tt.allowed {
 				if resp.StatusCode != http.StatusNoContent {
 					t.Fatalf("preflight from %q: %d %s, want 204", tt.origin, resp.StatusCode, body)
 				}
-				corsGranted(t, resp, tt.origin)
+				wantCORSGranted(t, resp, tt.origin)
 				if got := resp.Header.Get("Access-Control-Allow-Methods"); got != "GET" {
 					t.Errorf("Access-Control-Allow-Methods = %q, want GET", got)
 				}
@@ -178,7 +173,7 @@ func TestCORSPreflight(t *testing.T) {
 					t.Errorf("preflight body = %q, want none", body)
 				}
 			} else {
-				corsWantRefused(t, resp, body, "preflight from "+tt.origin)
+				wantOriginRefused(t, resp, body, "preflight from "+tt.origin)
 			}
 			if n := calls.Load(); n != 0 {
 				t.Errorf("a preflight called the authenticator %d times", n)
@@ -187,15 +182,15 @@ func TestCORSPreflight(t *testing.T) {
 	}
 }
 
-// corsWantRefused checks the origin policy's answer: 403 with its JSON body
+// wantOriginRefused checks the origin policy's answer: 403 with its JSON body
 // and no CORS header.
-func corsWantRefused(t *testing.T, resp *http.Response, body []byte, what string) {
+func wantOriginRefused(t *testing.T, resp *http.Response, body []byte, what string) {
 	t.Helper()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("%s: %d %s, want 403", what, resp.StatusCode, body)
 	}
-	corsNoHeaders(t, resp)
-	corsCheckBody(t, resp, body, "origin not allowed", wsgate.CodeOriginNotAllowed)
+	wantNoCORSHeaders(t, resp)
+	wantJSONErrorBody(t, resp, body, "origin not allowed", wsgate.CodeOriginNotAllowed)
 }
 
 func TestCORSPlainRequest(t *testing.T) {
@@ -206,20 +201,20 @@ func TestCORSPlainRequest(t *testing.T) {
 			srv, calls, _ := corsGateway(t)
 			// A cookie rides along, as a browser's credentialed fetch
 			// would send it: it must not be read.
-			resp, body := corsDo(t, srv, http.MethodGet, []string{tt.origin}, http.Header{
+			resp, body := doWithOrigins(t, srv, http.MethodGet, []string{tt.origin}, http.Header{
 				"Cookie": {"access_token=not-a-token"},
 			})
 			if tt.allowed {
 				if resp.StatusCode != http.StatusUpgradeRequired {
 					t.Fatalf("GET from %q: %d %s, want 426", tt.origin, resp.StatusCode, body)
 				}
-				corsGranted(t, resp, tt.origin)
-				corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
+				wantCORSGranted(t, resp, tt.origin)
+				wantJSONErrorBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
 				if got := resp.Header.Get("Upgrade"); got != "websocket" {
 					t.Errorf("Upgrade = %q, want websocket", got)
 				}
 			} else {
-				corsWantRefused(t, resp, body, "GET from "+tt.origin)
+				wantOriginRefused(t, resp, body, "GET from "+tt.origin)
 			}
 			if n := calls.Load(); n != 0 {
 				t.Errorf("a plain request called the authenticator %d times", n)
@@ -234,18 +229,18 @@ func TestCORSNoOrigin(t *testing.T) {
 	t.Parallel()
 	srv, calls, _ := corsGateway(t)
 
-	resp, body := corsDo(t, srv, http.MethodGet, nil, nil)
+	resp, body := doWithOrigins(t, srv, http.MethodGet, nil, nil)
 	if resp.StatusCode != http.StatusUpgradeRequired {
 		t.Fatalf("GET without Origin: %d %s, want 426", resp.StatusCode, body)
 	}
-	corsCheckBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
-	corsNoHeaders(t, resp)
+	wantJSONErrorBody(t, resp, body, "WebSocket upgrade required", wsgate.CodeUpgradeRequired)
+	wantNoCORSHeaders(t, resp)
 
-	resp, body = corsDo(t, srv, http.MethodOptions, nil, http.Header{"Access-Control-Request-Method": {"GET"}})
+	resp, body = doWithOrigins(t, srv, http.MethodOptions, nil, http.Header{"Access-Control-Request-Method": {"GET"}})
 	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusForbidden {
 		t.Errorf("OPTIONS without Origin: %d %s", resp.StatusCode, body)
 	}
-	corsNoHeaders(t, resp)
+	wantNoCORSHeaders(t, resp)
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the authenticator was called %d times", n)
 	}
@@ -258,8 +253,8 @@ func TestCORSTwoOrigins(t *testing.T) {
 	srv, _, _ := corsGateway(t)
 	two := []string{"https://app.example.org", "https://chat.example.com"}
 	for _, method := range []string{http.MethodOptions, http.MethodGet} {
-		resp, body := corsDo(t, srv, method, two, http.Header{"Access-Control-Request-Method": {"GET"}})
-		corsWantRefused(t, resp, body, method+" with two Origin lines")
+		resp, body := doWithOrigins(t, srv, method, two, http.Header{"Access-Control-Request-Method": {"GET"}})
+		wantOriginRefused(t, resp, body, method+" with two Origin lines")
 	}
 }
 
@@ -269,11 +264,11 @@ func TestCORSOriginFuncNormalised(t *testing.T) {
 	t.Parallel()
 	srv, _, asked := corsGateway(t)
 	sent := "HTTPS://Partner.Example.NET:443"
-	resp, body := corsDo(t, srv, http.MethodOptions, []string{sent}, http.Header{"Access-Control-Request-Method": {"GET"}})
+	resp, body := doWithOrigins(t, srv, http.MethodOptions, []string{sent}, http.Header{"Access-Control-Request-Method": {"GET"}})
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("preflight from %q: %d %s, want 204", sent, resp.StatusCode, body)
 	}
-	corsGranted(t, resp, sent)
+	wantCORSGranted(t, resp, sent)
 	if got, _ := asked.Load().(string); got != corsPartner {
 		t.Errorf("OriginFunc was asked about %q, want the normalised %q", got, corsPartner)
 	}

@@ -1,268 +1,60 @@
 package wsgate_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// Helpers shared by events_test.go, guards_test.go and filters_test.go. Their
-// names start with "ev" so that they stay clear of other test files.
+// Tests of named events: typed handlers, their validation and their answers.
 
-// evKey is the HMAC key of the authenticated gateways of these tests.
-var evKey = []byte("events-guards-filters-test-key-0123456789")
-
-const (
-	evIssuer   = "https://auth.example.com"
-	evAudience = "gateway-tests"
-	evWait     = 5 * time.Second
-)
-
-// evClaims is the claims type of the authenticated gateways: role is a
-// string or an array of strings.
-type evClaims struct {
-	jwt.RegisteredClaims
-	Role   any    `json:"role,omitempty"`
-	Tenant string `json:"tenant,omitempty"`
-}
-
-var evSigner = wsgatetest.Signer{Key: evKey, Issuer: evIssuer, Audience: evAudience}
-
-// evQuietLogger discards the gateway's logs (internal errors are logged on
-// purpose by many of these tests).
-func evQuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// evLog is a log sink safe for the gateway's goroutines and the test's.
-type evLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *evLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *evLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *evLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
-// evNew returns a gateway for opts, served in memory. Clients need no Origin
-// header; a nil Logger discards the logs.
-func evNew(t *testing.T, opts wsgate.Options) (*wsgate.Gateway, *wsgatetest.Server) {
-	t.Helper()
-	opts.AllowMissingOrigin = true
-	if opts.Logger == nil {
-		opts.Logger = evQuietLogger()
-	}
-	gw, err := wsgate.New(opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return gw, wsgatetest.NewServer(t, gw)
-}
-
-// evAuthOptions returns options with JWT authentication from an
-// Authorization header.
-func evAuthOptions(t *testing.T) wsgate.Options {
-	t.Helper()
-	v, err := wsgate.NewJWT[evClaims](wsgate.JWTOptions{
-		Methods: []string{"HS256"}, Key: evKey, Issuer: evIssuer, Audience: evAudience,
-	})
-	if err != nil {
-		t.Fatalf("NewJWT: %v", err)
-	}
-	return wsgate.Options{
-		Authenticator: v,
-		TokenSources:  []wsgate.TokenSource{wsgate.BearerToken()},
-	}
-}
-
-// evBearer returns the header that authenticates as subject with extra
-// claims.
-func evBearer(t *testing.T, subject string, extra map[string]any) http.Header {
-	t.Helper()
-	return http.Header{"Authorization": {"Bearer " + evSigner.Token(t, subject, extra)}}
-}
-
-// evDialAs dials as subject; an empty subject dials anonymously.
-func evDialAs(t *testing.T, srv *wsgatetest.Server, subject string, extra map[string]any) *wsgatetest.Client {
-	t.Helper()
-	if subject == "" {
-		return srv.Dial(wsgatetest.DialOptions{})
-	}
-	return srv.Dial(wsgatetest.DialOptions{Header: evBearer(t, subject, extra)})
-}
-
-// evWantError fails the test unless ack is an error with code (and, when
-// message is not empty, that message).
-func evWantError(t *testing.T, ack *wsgatetest.Ack, code, message string) {
-	t.Helper()
-	if ack.OK() {
-		t.Fatalf("request %d: got success %s, want error %s", ack.ID, ack.Data, code)
-	}
-	if ack.Error.Status != "error" || ack.Error.Code != code || (message != "" && ack.Error.Message != message) {
-		t.Fatalf("request %d: got error %+v, want code %q message %q", ack.ID, *ack.Error, code, message)
-	}
-}
-
-// evWantOK fails the test unless ack is a success, and returns its data.
-func evWantOK(t *testing.T, ack *wsgatetest.Ack) string {
-	t.Helper()
-	if !ack.OK() {
-		t.Fatalf("request %d: got error %+v, want success", ack.ID, *ack.Error)
-	}
-	return string(ack.Data)
-}
-
-// evRaw is a client that sees the server's frames exactly as sent.
-type evRaw struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
-
-func evDialRaw(t *testing.T, srv *wsgatetest.Server, header http.Header) *evRaw {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), evWait)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, srv.URL+"/", &websocket.DialOptions{
-		HTTPClient: srv.HTTPClient(),
-		HTTPHeader: header,
-	})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	return &evRaw{t: t, ws: ws}
-}
-
-func (r *evRaw) send(frame string) {
-	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), evWait)
-	defer cancel()
-	if err := r.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		r.t.Fatalf("send %s: %v", frame, err)
-	}
-}
-
-// read returns the next frame the server sent.
-func (r *evRaw) read() string {
-	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), evWait)
-	defer cancel()
-	_, b, err := r.ws.Read(ctx)
-	if err != nil {
-		r.t.Fatalf("read: %v", err)
-	}
-	return string(b)
-}
-
-// closeAndDrain closes the connection normally and returns every frame
-// that arrived before the close.
-func (r *evRaw) closeAndDrain() []string {
-	r.t.Helper()
-	var frames []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			_, b, err := r.ws.Read(context.Background())
-			if err != nil {
-				return
-			}
-			frames = append(frames, string(b))
-		}
-	}()
-	_ = r.ws.Close(websocket.StatusNormalClosure, "")
-	select {
-	case <-done:
-	case <-time.After(evWait):
-		_ = r.ws.CloseNow()
-		<-done
-		r.t.Fatal("the connection did not close")
-	}
-	return frames
-}
-
-// evRecorder records what ran, in order, from any goroutine.
-type evRecorder struct {
-	mu    sync.Mutex
-	steps []string
-}
-
-func (r *evRecorder) add(step string) {
-	r.mu.Lock()
-	r.steps = append(r.steps, step)
-	r.mu.Unlock()
-}
-
-func (r *evRecorder) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.steps, ",")
-}
-
-// ---------------------------------------------------------------------------
-// Events
-
-type evPoint struct {
+type pointInput struct {
 	X     int    `json:"x"`
 	Y     int    `json:"y"`
 	Label string `json:"label"`
 }
 
-type evSum struct {
+type sumOutput struct {
 	Sum   int    `json:"sum"`
 	Label string `json:"label"`
 }
 
 func TestEventTypedHandler(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	var calls sync.WaitGroup
 	var mu sync.Mutex
-	var seen []evPoint
-	wsgate.On(gw, "add", func(c *wsgate.Context, in evPoint) (evSum, error) {
+	var seen []pointInput
+	wsgate.On(gw, "add", func(c *wsgate.Context, in pointInput) (sumOutput, error) {
 		mu.Lock()
 		seen = append(seen, in)
 		mu.Unlock()
 		calls.Done()
-		return evSum{Sum: in.X + in.Y, Label: in.Label}, nil
+		return sumOutput{Sum: in.X + in.Y, Label: in.Label}, nil
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	calls.Add(1)
 	ack := c.Request("add", map[string]any{"x": 2, "y": 40, "label": "answer"})
-	var got evSum
+	var got sumOutput
 	if err := ack.Decode(&got); err != nil || !ack.OK() {
 		t.Fatalf("ack %+v: %v", ack, err)
 	}
-	if got != (evSum{Sum: 42, Label: "answer"}) {
+	if got != (sumOutput{Sum: 42, Label: "answer"}) {
 		t.Fatalf("ack data = %+v, want sum 42 label answer", got)
 	}
 
 	// Absent data: the handler gets the zero value.
 	calls.Add(1)
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 	r.send(`{"event":"add","id":5}`)
 	if f := r.read(); f != `{"id":5,"data":{"sum":0,"label":""}}` {
 		t.Fatalf("ack of a request without data = %s", f)
@@ -276,14 +68,14 @@ func TestEventTypedHandler(t *testing.T) {
 	calls.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	if len(seen) != 3 || seen[1] != (evPoint{}) || seen[2] != (evPoint{}) {
+	if len(seen) != 3 || seen[1] != (pointInput{}) || seen[2] != (pointInput{}) {
 		t.Fatalf("handler inputs = %+v", seen)
 	}
 }
 
 func TestEventWithoutIDGetsNoAck(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	ran := make(chan string, 1)
 	wsgate.On(gw, "note", func(c *wsgate.Context, in string) (string, error) {
 		_, hasID := c.ID()
@@ -295,7 +87,7 @@ func TestEventWithoutIDGetsNoAck(t *testing.T) {
 	}, wsgate.HandlerOptions{})
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 	r.send(`{"event":"note","data":"hello"}`)
 	if got := recv(t, ran, "the handler"); got != "hello" {
 		t.Fatalf("handler got %q", got)
@@ -309,7 +101,7 @@ func TestEventWithoutIDGetsNoAck(t *testing.T) {
 
 func TestEventRawHandler(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	type seen struct {
 		event string
 		data  string
@@ -323,7 +115,7 @@ func TestEventRawHandler(t *testing.T) {
 		return json.RawMessage(`{"echo":` + string(c.Data()) + `}`), nil
 	}, wsgate.HandlerOptions{})
 
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 	r.send(`{"event":"raw","data":{ "b" : [1, 2.5, "x"] },"id":77}`)
 	if f := r.read(); f != `{"id":77,"data":{"echo":{ "b" : [1, 2.5, "x"] }}}` {
 		t.Fatalf("ack = %s", f)
@@ -342,7 +134,7 @@ func TestEventRawHandler(t *testing.T) {
 
 func TestEventHandlerEmits(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	wsgate.On(gw, "shout", func(c *wsgate.Context, in string) (bool, error) {
 		if err := c.Emit("shouted", strings.ToUpper(in)); err != nil {
 			return false, err
@@ -354,7 +146,7 @@ func TestEventHandlerEmits(t *testing.T) {
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	if data := evWantOK(t, c.Request("shout", "hey")); data != "true" {
+	if data := wantOK(t, c.Request("shout", "hey")); data != "true" {
 		t.Fatalf("ack data = %s", data)
 	}
 	var s string
@@ -374,7 +166,7 @@ func TestEventHandlerEmits(t *testing.T) {
 
 func TestEventMalformedFrame(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	calls := 0
 	var mu sync.Mutex
 	gw.Handle("echo", func(c *wsgate.Context) (any, error) {
@@ -392,10 +184,10 @@ func TestEventMalformedFrame(t *testing.T) {
 	}
 	// Broken after a readable id: an error ack for that id.
 	c.SendText(`{"id":41,"event":"echo","data":{"a":`)
-	evWantError(t, c.WaitAck(41), wsgate.CodeBadRequest, "")
+	wantError(t, c.WaitAck(41), wsgate.CodeBadRequest, "")
 
 	// The connection stays up and works.
-	if data := evWantOK(t, c.Request("echo", []int{1, 2})); data != "[1,2]" {
+	if data := wantOK(t, c.Request("echo", []int{1, 2})); data != "[1,2]" {
 		t.Fatalf("echo after malformed frames = %s", data)
 	}
 	mu.Lock()
@@ -408,9 +200,9 @@ func TestEventMalformedFrame(t *testing.T) {
 func TestEventUnknown(t *testing.T) {
 	t.Parallel()
 	for _, includeCause := range []bool{false, true} {
-		gw, srv := evNew(t, wsgate.Options{IncludeCause: includeCause})
+		gw, srv := newServer(t, wsgate.Options{IncludeCause: includeCause})
 		gw.Handle("known", func(c *wsgate.Context) (any, error) { return "ok", nil }, wsgate.HandlerOptions{})
-		r := evDialRaw(t, srv, nil)
+		r := dialRawClient(t, srv, nil)
 
 		const name = "zq-unknown-event-8f3c1a"
 		r.send(`{"event":"` + name + `","data":"payload-7d2e","id":3}`)
@@ -441,7 +233,7 @@ func TestEventUnknown(t *testing.T) {
 	}
 }
 
-type evCount struct {
+type countInput struct {
 	Count  int    `json:"count"`
 	Name   string `json:"name"`
 	Strict bool   `json:"strict"`
@@ -449,10 +241,10 @@ type evCount struct {
 
 func TestEventInvalidData(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	ran := false
 	var mu sync.Mutex
-	wsgate.On(gw, "count", func(c *wsgate.Context, in evCount) (int, error) {
+	wsgate.On(gw, "count", func(c *wsgate.Context, in countInput) (int, error) {
 		mu.Lock()
 		ran = true
 		mu.Unlock()
@@ -461,7 +253,7 @@ func TestEventInvalidData(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	ack := c.Request("count", map[string]any{"count": "seven"})
-	evWantError(t, ack, wsgate.CodeInvalidData, "")
+	wantError(t, ack, wsgate.CodeInvalidData, "")
 	var data map[string]string
 	if err := json.Unmarshal(ack.Error.Data, &data); err != nil {
 		t.Fatalf("error data %s: %v", ack.Error.Data, err)
@@ -470,19 +262,19 @@ func TestEventInvalidData(t *testing.T) {
 		t.Fatalf("error data = %v, want field count, expected number", data)
 	}
 	whole, _ := json.Marshal(ack.Error)
-	for _, leak := range []string{"int", "string", "evCount", "wsgate_test", "Go ", "unmarshal"} {
+	for _, leak := range []string{"int", "string", "countInput", "wsgate_test", "Go ", "unmarshal"} {
 		if strings.Contains(string(whole), leak) {
 			t.Fatalf("error %s names Go types (%q)", whole, leak)
 		}
 	}
 
 	ack = c.Request("count", map[string]any{"strict": "yes"})
-	evWantError(t, ack, wsgate.CodeInvalidData, "")
+	wantError(t, ack, wsgate.CodeInvalidData, "")
 	if string(ack.Error.Data) != `{"expected":"boolean","field":"strict"}` {
 		t.Fatalf("error data = %s", ack.Error.Data)
 	}
 	// Data of the wrong JSON type altogether.
-	evWantError(t, c.Request("count", []int{1}), wsgate.CodeInvalidData, "")
+	wantError(t, c.Request("count", []int{1}), wsgate.CodeInvalidData, "")
 	// Without an id: an exception event.
 	c.Emit("count", "nope")
 	if ex := c.WaitException(); ex.Code != wsgate.CodeInvalidData {
@@ -495,11 +287,11 @@ func TestEventInvalidData(t *testing.T) {
 	}
 }
 
-type evSignup struct {
+type signupInput struct {
 	Email string `json:"email"`
 }
 
-func (s evSignup) Validate() error {
+func (s signupInput) Validate() error {
 	switch {
 	case s.Email == "":
 		return errors.New("email is required")
@@ -509,12 +301,12 @@ func (s evSignup) Validate() error {
 	return nil
 }
 
-// evPtrValidated validates through a pointer receiver.
-type evPtrValidated struct {
+// ptrValidated validates through a pointer receiver.
+type ptrValidated struct {
 	N int `json:"n"`
 }
 
-func (v *evPtrValidated) Validate() error {
+func (v *ptrValidated) Validate() error {
 	if v.N < 0 {
 		return errors.New("n must not be negative")
 	}
@@ -523,16 +315,16 @@ func (v *evPtrValidated) Validate() error {
 
 func TestEventValidate(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	var mu sync.Mutex
 	calls := 0
-	wsgate.On(gw, "signup", func(c *wsgate.Context, in evSignup) (string, error) {
+	wsgate.On(gw, "signup", func(c *wsgate.Context, in signupInput) (string, error) {
 		mu.Lock()
 		calls++
 		mu.Unlock()
 		return "welcome " + in.Email, nil
 	}, wsgate.HandlerOptions{})
-	wsgate.On(gw, "ptr", func(c *wsgate.Context, in evPtrValidated) (int, error) {
+	wsgate.On(gw, "ptr", func(c *wsgate.Context, in ptrValidated) (int, error) {
 		mu.Lock()
 		calls++
 		mu.Unlock()
@@ -540,17 +332,17 @@ func TestEventValidate(t *testing.T) {
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("signup", map[string]string{}), wsgate.CodeValidationFailed, "email is required")
+	wantError(t, c.Request("signup", map[string]string{}), wsgate.CodeValidationFailed, "email is required")
 	// Absent data is validated too.
-	evWantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
+	wantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
 
 	ack := c.Request("signup", map[string]string{"email": "taken@example.com"})
-	evWantError(t, ack, "EMAIL_TAKEN", "email already registered")
+	wantError(t, ack, "EMAIL_TAKEN", "email already registered")
 	if string(ack.Error.Data) != `{"email":"taken@example.com"}` {
 		t.Fatalf("error data = %s", ack.Error.Data)
 	}
 
-	evWantError(t, c.Request("ptr", map[string]int{"n": -1}), wsgate.CodeValidationFailed, "n must not be negative")
+	wantError(t, c.Request("ptr", map[string]int{"n": -1}), wsgate.CodeValidationFailed, "n must not be negative")
 
 	mu.Lock()
 	if calls != 0 {
@@ -558,26 +350,26 @@ func TestEventValidate(t *testing.T) {
 	}
 	mu.Unlock()
 
-	if data := evWantOK(t, c.Request("signup", map[string]string{"email": "a@example.com"})); data != `"welcome a@example.com"` {
+	if data := wantOK(t, c.Request("signup", map[string]string{"email": "a@example.com"})); data != `"welcome a@example.com"` {
 		t.Fatalf("valid signup = %s", data)
 	}
-	if data := evWantOK(t, c.Request("ptr", map[string]int{"n": 3})); data != "3" {
+	if data := wantOK(t, c.Request("ptr", map[string]int{"n": 3})); data != "3" {
 		t.Fatalf("valid ptr = %s", data)
 	}
 }
 
 func TestEventPointerInput(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	// Value-receiver Validate on a pointer input.
-	wsgate.On(gw, "signup", func(c *wsgate.Context, in *evSignup) (string, error) {
+	wsgate.On(gw, "signup", func(c *wsgate.Context, in *signupInput) (string, error) {
 		if in == nil {
 			return "nil", nil
 		}
 		return in.Email, nil
 	}, wsgate.HandlerOptions{})
 	// Pointer-receiver Validate, with a valid zero value.
-	wsgate.On(gw, "ptr", func(c *wsgate.Context, in *evPtrValidated) (string, error) {
+	wsgate.On(gw, "ptr", func(c *wsgate.Context, in *ptrValidated) (string, error) {
 		if in == nil {
 			return "nil", nil
 		}
@@ -587,24 +379,24 @@ func TestEventPointerInput(t *testing.T) {
 
 	// Absent or null data leaves the pointer nil; its zero value is
 	// validated instead of a method being called on nil.
-	evWantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
+	wantError(t, c.Request("signup", nil), wsgate.CodeValidationFailed, "email is required")
 	c.SendText(`{"event":"signup","id":100}`)
-	evWantError(t, c.WaitAck(100), wsgate.CodeValidationFailed, "email is required")
-	if data := evWantOK(t, c.Request("signup", map[string]string{"email": "p@example.com"})); data != `"p@example.com"` {
+	wantError(t, c.WaitAck(100), wsgate.CodeValidationFailed, "email is required")
+	if data := wantOK(t, c.Request("signup", map[string]string{"email": "p@example.com"})); data != `"p@example.com"` {
 		t.Fatalf("signup = %s", data)
 	}
-	if data := evWantOK(t, c.Request("ptr", nil)); data != `"nil"` {
+	if data := wantOK(t, c.Request("ptr", nil)); data != `"nil"` {
 		t.Fatalf("ptr without data = %s", data)
 	}
-	evWantError(t, c.Request("ptr", map[string]int{"n": -2}), wsgate.CodeValidationFailed, "n must not be negative")
-	if data := evWantOK(t, c.Request("ptr", map[string]int{"n": 2})); data != `"2"` {
+	wantError(t, c.Request("ptr", map[string]int{"n": -2}), wsgate.CodeValidationFailed, "n must not be negative")
+	if data := wantOK(t, c.Request("ptr", map[string]int{"n": 2})); data != `"2"` {
 		t.Fatalf("ptr = %s", data)
 	}
 }
 
 func TestEventEnvelopeStrictness(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{MaxMalformedFrames: -1})
+	gw, srv := newServer(t, wsgate.Options{MaxMalformedFrames: -1})
 	var mu sync.Mutex
 	calls := 0
 	gw.Handle("x", func(c *wsgate.Context) (any, error) {
@@ -645,11 +437,11 @@ func TestEventEnvelopeStrictness(t *testing.T) {
 		105: `{"id":105,"event":"x","Data":1}`,
 	} {
 		c.SendText(frame)
-		evWantError(t, c.WaitAck(id), wsgate.CodeBadRequest, "")
+		wantError(t, c.WaitAck(id), wsgate.CodeBadRequest, "")
 	}
 	// The largest id is fine, and the connection is still up.
 	c.SendText(`{"event":"x","id":9007199254740991}`)
-	if data := evWantOK(t, c.WaitAck(1<<53-1)); data != `"handled"` {
+	if data := wantOK(t, c.WaitAck(1<<53-1)); data != `"handled"` {
 		t.Fatalf("ack = %s", data)
 	}
 	mu.Lock()
@@ -706,18 +498,18 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 	t.Parallel()
 	connected := make(chan *wsgate.Conn, 4)
 	disconnected := make(chan wsgate.CloseStatus, 4)
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.OnConnect = func(c *wsgate.Conn) { connected <- c }
 	opts.OnDisconnect = func(c *wsgate.Conn, st wsgate.CloseStatus) { disconnected <- st }
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Conn().ID(), nil }, wsgate.HandlerOptions{})
 
-	c := evDialAs(t, srv, "alice", nil)
+	c := dialBearer(t, srv, "alice", nil)
 	conn := recv(t, connected, "OnConnect")
 	if p := conn.Principal(); p == nil || p.Subject != "alice" {
 		t.Fatalf("OnConnect principal = %+v, want alice", p)
 	}
-	if claims, ok := conn.Principal().Claims.(*evClaims); !ok || claims.Subject != "alice" {
+	if claims, ok := conn.Principal().Claims.(*multiRoleClaims); !ok || claims.Subject != "alice" {
 		t.Fatalf("OnConnect claims = %#v", conn.Principal().Claims)
 	}
 	var id string
@@ -736,7 +528,7 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 	}
 
 	// The server closes: a binary frame is refused with 1003.
-	c2 := evDialAs(t, srv, "bob", nil)
+	c2 := dialBearer(t, srv, "bob", nil)
 	if p := recv(t, connected, "OnConnect").Principal(); p == nil || p.Subject != "bob" {
 		t.Fatalf("OnConnect principal = %+v, want bob", p)
 	}
@@ -753,10 +545,10 @@ func TestLifecycleConnectAndDisconnect(t *testing.T) {
 func TestLifecycleAnonymousConnectHasNoPrincipal(t *testing.T) {
 	t.Parallel()
 	connected := make(chan *wsgate.Principal, 1)
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
 	opts.OnConnect = func(c *wsgate.Conn) { connected <- c.Principal() }
-	_, srv := evNew(t, opts)
+	_, srv := newServer(t, opts)
 	srv.Dial(wsgatetest.DialOptions{})
 	if p := recv(t, connected, "OnConnect"); p != nil {
 		t.Fatalf("anonymous OnConnect principal = %+v, want nil", p)
@@ -766,7 +558,7 @@ func TestLifecycleAnonymousConnectHasNoPrincipal(t *testing.T) {
 func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 	t.Parallel()
 	disconnected := make(chan wsgate.CloseStatus, 1)
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		HandlerConcurrency: 2,
 		OnDisconnect:       func(c *wsgate.Conn, st wsgate.CloseStatus) { disconnected <- st },
 	})
@@ -777,7 +569,7 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 		select {
 		case <-c.Context().Done():
 			cancelled <- c.Context().Err()
-		case <-time.After(2 * evWait):
+		case <-time.After(2 * testWait):
 			cancelled <- errors.New("the context was never cancelled")
 		}
 		return nil, nil
@@ -788,7 +580,7 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 	c.Emit("block", nil)
 	recv(t, started, "the handler to start")
 	// The read loop is free while the handler blocks.
-	evWantOK(t, c.Request("ping", nil))
+	wantOK(t, c.Request("ping", nil))
 	c.Close()
 	if err := recv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("handler context: %v", err)
@@ -801,7 +593,7 @@ func TestLifecycleHandlerContextCancelledOnDisconnect(t *testing.T) {
 func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
 	t.Parallel()
 	disconnected := make(chan struct{})
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		OnDisconnect: func(c *wsgate.Conn, st wsgate.CloseStatus) { close(disconnected) },
 	})
 	kept := make(chan context.Context, 1)
@@ -813,7 +605,7 @@ func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
 		return nil, nil
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
-	evWantOK(t, c.Request("keep", nil))
+	wantOK(t, c.Request("keep", nil))
 	ctx := recv(t, kept, "the handler")
 	if ctx.Err() != nil {
 		t.Fatal("the handler's context is done while the connection is open")
@@ -822,7 +614,7 @@ func TestLifecycleHandlerContextCancelledAfterEndInOrder(t *testing.T) {
 	recv(t, disconnected, "OnDisconnect")
 	select {
 	case <-ctx.Done():
-	case <-time.After(evWait):
+	case <-time.After(testWait):
 		t.Fatal("the handler's context is not cancelled after the connection ended")
 	}
 }
@@ -831,7 +623,7 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 	t.Parallel()
 	var bg sync.WaitGroup
 	t.Cleanup(bg.Wait)
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		OnConnect: func(c *wsgate.Conn) {
 			bg.Add(1)
 			go func() {
@@ -851,8 +643,8 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 	b.WaitEvent("welcome")
 
 	// Both sessions are serving once they answer a request.
-	evWantOK(t, a.Request("ping", nil))
-	evWantOK(t, b.Request("ping", nil))
+	wantOK(t, a.Request("ping", nil))
+	wantOK(t, b.Request("ping", nil))
 	if n := gw.Len(); n != 2 {
 		t.Fatalf("Len = %d, want 2", n)
 	}
@@ -869,7 +661,7 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 	if err := gw.Broadcast("bad", make(chan int)); err == nil {
 		t.Fatal("Broadcast of an unencodable payload succeeded")
 	}
-	evWantOK(t, a.Request("ping", nil))
+	wantOK(t, a.Request("ping", nil))
 	for _, e := range a.Pending() {
 		if e.Name == "bad" {
 			t.Fatalf("unencodable broadcast reached the client: %+v", e)
@@ -877,13 +669,13 @@ func TestLifecycleEmitFromOutsideHandlers(t *testing.T) {
 	}
 }
 
-// evProfile reports its invalid fields, through a pointer receiver.
-type evProfile struct {
+// profileInput reports its invalid fields, through a pointer receiver.
+type profileInput struct {
 	Name string `json:"name"`
 	Age  int    `json:"age"`
 }
 
-func (p *evProfile) Validate() error {
+func (p *profileInput) Validate() error {
 	var v wsgate.ValidationError
 	if p.Name == "" {
 		v.Add("name", "required")
@@ -898,14 +690,14 @@ func (p *evProfile) Validate() error {
 // client as VALIDATION_FAILED with its fields in the error's data.
 func TestEventValidateFields(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
-	wsgate.On(gw, "profile", func(c *wsgate.Context, in evProfile) (string, error) {
+	gw, srv := newServer(t, wsgate.Options{})
+	wsgate.On(gw, "profile", func(c *wsgate.Context, in profileInput) (string, error) {
 		return "saved " + in.Name, nil
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	ack := c.Request("profile", map[string]any{"age": 12})
-	evWantError(t, ack, wsgate.CodeValidationFailed, "name: required; age: must be at least 18")
+	wantError(t, ack, wsgate.CodeValidationFailed, "name: required; age: must be at least 18")
 	if got, want := string(ack.Error.Data), `{"fields":[{"field":"name","message":"required"},{"field":"age","message":"must be at least 18"}]}`; got != want {
 		t.Fatalf("data = %s, want %s", got, want)
 	}
@@ -914,7 +706,7 @@ func TestEventValidateFields(t *testing.T) {
 	if ex.Code != wsgate.CodeValidationFailed || string(ex.Data) != `{"fields":[{"field":"age","message":"must be at least 18"}]}` {
 		t.Fatalf("exception = %+v %s", ex, ex.Data)
 	}
-	if data := evWantOK(t, c.Request("profile", map[string]any{"name": "ann", "age": 30})); data != `"saved ann"` {
+	if data := wantOK(t, c.Request("profile", map[string]any{"name": "ann", "age": 30})); data != `"saved ann"` {
 		t.Fatalf("valid profile = %s", data)
 	}
 
@@ -929,17 +721,17 @@ func TestEventValidateFields(t *testing.T) {
 // none; absent data, null and any object are accepted.
 func TestEventWithoutInput(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	wsgate.On(gw, "ping", func(*wsgate.Context, struct{}) (string, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	wsgate.On(gw, "nothing", func(*wsgate.Context, struct{}) (struct{}, error) { return struct{}{}, nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 	for _, data := range []any{nil, map[string]int{"ignored": 1}} {
-		if got := evWantOK(t, c.Request("ping", data)); got != `"pong"` {
+		if got := wantOK(t, c.Request("ping", data)); got != `"pong"` {
 			t.Fatalf("ping with %v = %s", data, got)
 		}
 	}
-	if got := evWantOK(t, c.Request("nothing", nil)); got != `{}` {
+	if got := wantOK(t, c.Request("nothing", nil)); got != `{}` {
 		t.Fatalf("nothing = %s, want {}", got)
 	}
-	evWantError(t, c.Request("ping", []int{1}), wsgate.CodeInvalidData, "invalid data")
+	wantError(t, c.Request("ping", []int{1}), wsgate.CodeInvalidData, "invalid data")
 }

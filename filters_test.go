@@ -12,48 +12,48 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// evPassFilter returns a filter that records name and passes the error on.
-func evPassFilter(rec *evRecorder, name string) wsgate.Filter {
+// passFilter returns a filter that records name and passes the error on.
+func passFilter(rec *recorder, name string) wsgate.Filter {
 	return func(c *wsgate.Context, err error) error {
 		rec.add(name)
 		return err
 	}
 }
 
-// evMyErr is an application error type for Catch.
-type evMyErr struct{ Resource string }
+// myError is an application error type for Catch.
+type myError struct{ Resource string }
 
-func (e *evMyErr) Error() string { return "evMyErr: " + e.Resource + " missing (internal detail)" }
+func (e *myError) Error() string { return "myError: " + e.Resource + " missing (internal detail)" }
 
 func TestFilterOrder(t *testing.T) {
 	t.Parallel()
-	rec := &evRecorder{}
-	gw, srv := evNew(t, wsgate.Options{
-		Filters: []wsgate.Filter{evPassFilter(rec, "gw1"), evPassFilter(rec, "gw2")},
+	rec := &recorder{}
+	gw, srv := newServer(t, wsgate.Options{
+		Filters: []wsgate.Filter{passFilter(rec, "gw1"), passFilter(rec, "gw2")},
 	})
 	gw.Handle("fail", func(c *wsgate.Context) (any, error) {
 		return nil, wsgate.NewError("TEAPOT", "short and stout")
-	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h1"), evPassFilter(rec, "h2")}})
+	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{passFilter(rec, "h1"), passFilter(rec, "h2")}})
 	gw.Handle("deny", func(c *wsgate.Context) (any, error) { return "unreachable", nil },
 		wsgate.HandlerOptions{
 			Guards:  []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
-			Filters: []wsgate.Filter{evPassFilter(rec, "deny-h")},
+			Filters: []wsgate.Filter{passFilter(rec, "deny-h")},
 		})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("fail", nil), "TEAPOT", "short and stout")
+	wantError(t, c.Request("fail", nil), "TEAPOT", "short and stout")
 	if got := rec.String(); got != "h1,h2,gw1,gw2" {
 		t.Fatalf("filter order = %s, want handler filters then gateway filters", got)
 	}
 	// A guard's denial goes through the same chain.
-	evWantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
+	wantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
 	if got := rec.String(); got != "h1,h2,gw1,gw2,deny-h,gw1,gw2" {
 		t.Fatalf("filter order = %s", got)
 	}
 	// Success runs no filter.
 	gw.Handle("ok", func(c *wsgate.Context) (any, error) { return 1, nil },
-		wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "ok-h")}})
-	evWantOK(t, c.Request("ok", nil))
+		wsgate.HandlerOptions{Filters: []wsgate.Filter{passFilter(rec, "ok-h")}})
+	wantOK(t, c.Request("ok", nil))
 	if got := rec.String(); got != "h1,h2,gw1,gw2,deny-h,gw1,gw2" {
 		t.Fatalf("filters ran on success: %s", got)
 	}
@@ -61,9 +61,9 @@ func TestFilterOrder(t *testing.T) {
 
 func TestFilterTranslates(t *testing.T) {
 	t.Parallel()
-	rec := &evRecorder{}
+	rec := &recorder{}
 	var sawTranslated atomic.Bool
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 			rec.add("gw")
 			var e *wsgate.Error
@@ -82,7 +82,7 @@ func TestFilterTranslates(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	ack := c.Request("save", nil)
-	evWantError(t, ack, "STORAGE_UNAVAILABLE", "try again later")
+	wantError(t, ack, "STORAGE_UNAVAILABLE", "try again later")
 	if strings.Contains(fmt.Sprintf("%+v", *ack.Error), "10.0.0.5") {
 		t.Fatalf("the cause's text reached the client: %+v", *ack.Error)
 	}
@@ -93,9 +93,9 @@ func TestFilterTranslates(t *testing.T) {
 
 func TestFilterAnswersItself(t *testing.T) {
 	t.Parallel()
-	rec := &evRecorder{}
-	gw, srv := evNew(t, wsgate.Options{
-		Filters: []wsgate.Filter{evPassFilter(rec, "gw")},
+	rec := &recorder{}
+	gw, srv := newServer(t, wsgate.Options{
+		Filters: []wsgate.Filter{passFilter(rec, "gw")},
 	})
 	boom := func(c *wsgate.Context) (any, error) { return nil, errors.New("boom") }
 	gw.Handle("reply-error", boom, wsgate.HandlerOptions{Filters: []wsgate.Filter{
@@ -138,11 +138,11 @@ func TestFilterAnswersItself(t *testing.T) {
 	}})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("reply-error", nil), "CUSTOM", "handled by the filter")
-	if data := evWantOK(t, c.Request("reply", nil)); data != `{"fallback":"cached"}` {
+	wantError(t, c.Request("reply-error", nil), "CUSTOM", "handled by the filter")
+	if data := wantOK(t, c.Request("reply", nil)); data != `{"fallback":"cached"}` {
 		t.Fatalf("reply = %s", data)
 	}
-	evWantError(t, c.Request("reply-and-pass", nil), "FIRST", "first answer")
+	wantError(t, c.Request("reply-and-pass", nil), "FIRST", "first answer")
 
 	// Without an id: the client gets the emitted event and nothing else.
 	c.Emit("emit", nil)
@@ -156,14 +156,14 @@ func TestFilterAnswersItself(t *testing.T) {
 	}
 	// With an id: the emitted event, and the request still answered once.
 	ack := c.Request("emit", nil)
-	if data := evWantOK(t, ack); data != "null" {
+	if data := wantOK(t, ack); data != "null" {
 		t.Fatalf("ack after a filter that emitted = %s", data)
 	}
 	c.WaitEvent("oops")
 
 	// A round trip flushes anything else the server might have sent.
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
-	evWantOK(t, c.Request("ping", nil))
+	wantOK(t, c.Request("ping", nil))
 	if p := c.Pending(); len(p) != 0 {
 		t.Fatalf("extra events: %+v", p)
 	}
@@ -177,14 +177,14 @@ func TestFilterAnswersItself(t *testing.T) {
 func TestFilterReturnsNilWithoutAnswering(t *testing.T) {
 	t.Parallel()
 	var gwRan atomic.Int32
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { gwRan.Add(1); return err }},
 	})
 	gw.Handle("swallow", func(c *wsgate.Context) (any, error) {
 		return "ignored result", errors.New("swallowed")
 	}, wsgate.HandlerOptions{Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error { return nil }}})
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 
 	r.send(`{"event":"swallow","id":12}`)
 	if f := r.read(); f != `{"id":12,"data":null}` {
@@ -204,19 +204,19 @@ func TestFilterReturnsNilWithoutAnswering(t *testing.T) {
 func TestFilterCatch(t *testing.T) {
 	t.Parallel()
 	var caught atomic.Int32
-	catch := wsgate.Catch(func(c *wsgate.Context, err *evMyErr) error {
+	catch := wsgate.Catch(func(c *wsgate.Context, err *myError) error {
 		caught.Add(1)
 		return &wsgate.Error{Code: "NOT_FOUND", Message: err.Resource + " not found", Err: err}
 	})
-	gw, srv := evNew(t, wsgate.Options{Filters: []wsgate.Filter{catch}})
+	gw, srv := newServer(t, wsgate.Options{Filters: []wsgate.Filter{catch}})
 	wsgate.On(gw, "find", func(c *wsgate.Context, what string) (string, error) {
 		switch what {
 		case "direct":
-			return "", &evMyErr{Resource: "direct"}
+			return "", &myError{Resource: "direct"}
 		case "wrapped":
-			return "", fmt.Errorf("loading: %w", fmt.Errorf("store: %w", &evMyErr{Resource: "wrapped"}))
+			return "", fmt.Errorf("loading: %w", fmt.Errorf("store: %w", &myError{Resource: "wrapped"}))
 		case "joined":
-			return "", errors.Join(errors.New("first"), &evMyErr{Resource: "joined"})
+			return "", errors.Join(errors.New("first"), &myError{Resource: "joined"})
 		case "app":
 			return "", wsgate.NewError("APP", "an application error")
 		}
@@ -225,14 +225,14 @@ func TestFilterCatch(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	for _, what := range []string{"direct", "wrapped", "joined"} {
-		evWantError(t, c.Request("find", what), "NOT_FOUND", what+" not found")
+		wantError(t, c.Request("find", what), "NOT_FOUND", what+" not found")
 	}
 	if n := caught.Load(); n != 3 {
 		t.Fatalf("caught %d, want 3", n)
 	}
-	evWantError(t, c.Request("find", "app"), "APP", "an application error")
+	wantError(t, c.Request("find", "app"), "APP", "an application error")
 	ack := c.Request("find", "other")
-	evWantError(t, ack, wsgate.CodeInternal, "Internal server error")
+	wantError(t, ack, wsgate.CodeInternal, "Internal server error")
 	if n := caught.Load(); n != 3 {
 		t.Fatalf("Catch caught errors of other types: %d", n)
 	}
@@ -240,9 +240,9 @@ func TestFilterCatch(t *testing.T) {
 
 func TestFilterHandlerPanic(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
+	logs := &logBuffer{}
 	var filterSaw atomic.Pointer[wsgate.PanicError]
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		Logger: logs.logger(),
 		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 			var p *wsgate.PanicError
@@ -253,17 +253,17 @@ func TestFilterHandlerPanic(t *testing.T) {
 		}},
 	})
 	gw.Handle("explode", func(c *wsgate.Context) (any, error) {
-		evExplode()
+		panicKaboom()
 		return nil, nil
 	}, wsgate.HandlerOptions{})
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 
 	victim := srv.Dial(wsgatetest.DialOptions{})
 	bystander := srv.Dial(wsgatetest.DialOptions{})
-	evWantOK(t, bystander.Request("ping", nil))
+	wantOK(t, bystander.Request("ping", nil))
 
 	ack := victim.Request("explode", nil)
-	evWantError(t, ack, wsgate.CodeInternal, "Internal server error")
+	wantError(t, ack, wsgate.CodeInternal, "Internal server error")
 	whole, _ := json.Marshal(ack.Error)
 	for _, leak := range []string{"kaboom", "goroutine", ".go:", "panic"} {
 		if strings.Contains(string(whole), leak) {
@@ -276,15 +276,15 @@ func TestFilterHandlerPanic(t *testing.T) {
 	}
 
 	// The panicking connection and the other one both keep working.
-	evWantOK(t, victim.Request("ping", nil))
-	evWantOK(t, bystander.Request("ping", nil))
+	wantOK(t, victim.Request("ping", nil))
+	wantOK(t, bystander.Request("ping", nil))
 
 	p := filterSaw.Load()
 	if p == nil || p.Value != "kaboom-3b1f" || len(p.Stack) == 0 {
 		t.Fatalf("filter saw %+v, want a *PanicError with the value and a stack", p)
 	}
 	log := logs.String()
-	for _, want := range []string{"kaboom-3b1f", "explode", "evExplode", "stack"} {
+	for _, want := range []string{"kaboom-3b1f", "explode", "panicKaboom", "stack"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("log does not contain %q:\n%s", want, log)
 		}
@@ -292,13 +292,13 @@ func TestFilterHandlerPanic(t *testing.T) {
 }
 
 //go:noinline
-func evExplode() { panic("kaboom-3b1f") }
+func panicKaboom() { panic("kaboom-3b1f") }
 
 func TestFilterPanicKeepsChain(t *testing.T) {
 	t.Parallel()
-	rec := &evRecorder{}
+	rec := &recorder{}
 	var sawPanic atomic.Bool
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		Filters: []wsgate.Filter{func(c *wsgate.Context, err error) error {
 			rec.add("gw")
 			var p *wsgate.PanicError
@@ -313,12 +313,12 @@ func TestFilterPanicKeepsChain(t *testing.T) {
 			rec.add("panicky")
 			panic("filter-panic")
 		},
-		evPassFilter(rec, "after"),
+		passFilter(rec, "after"),
 	}})
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("bad-filter", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("bad-filter", nil), wsgate.CodeInternal, "Internal server error")
 	if got := rec.String(); got != "panicky,after,gw" {
 		t.Fatalf("filters that ran = %s, want the rest of the chain after the panic", got)
 	}
@@ -329,14 +329,14 @@ func TestFilterPanicKeepsChain(t *testing.T) {
 	if ex := c.WaitException(); ex.Code != wsgate.CodeInternal {
 		t.Fatalf("exception = %+v", ex)
 	}
-	evWantOK(t, c.Request("ping", nil))
+	wantOK(t, c.Request("ping", nil))
 }
 
 func TestFilterInternalTextNeverSent(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-dsn-postgres://admin:hunter2@db"
 	// IncludeCause echoes what the client sent, never the error.
-	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
+	gw, srv := newServer(t, wsgate.Options{IncludeCause: true})
 	gw.Handle("plain", func(c *wsgate.Context) (any, error) { return nil, errors.New(secret) }, wsgate.HandlerOptions{})
 	gw.Handle("wrapped", func(c *wsgate.Context) (any, error) {
 		return nil, fmt.Errorf("query failed: %w", errors.New(secret))
@@ -353,7 +353,7 @@ func TestFilterInternalTextNeverSent(t *testing.T) {
 	gw.Handle("unmarshalable", func(c *wsgate.Context) (any, error) {
 		return map[string]any{secret: make(chan int)}, nil
 	}, wsgate.HandlerOptions{})
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 
 	events := []string{"plain", "wrapped", "cause", "guarded", "filtered"}
 	for i, ev := range events {
@@ -384,7 +384,7 @@ func TestFilterInternalTextNeverSent(t *testing.T) {
 
 func TestFilterErrorData(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	gw.Handle("limits", func(c *wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Code: "QUOTA", Message: "quota exceeded", Data: map[string]any{"limit": 10, "used": 12}}
 	}, wsgate.HandlerOptions{})
@@ -392,7 +392,7 @@ func TestFilterErrorData(t *testing.T) {
 		return nil, &wsgate.Error{Code: "ODD", Message: "odd data", Data: make(chan int)}
 	}, wsgate.HandlerOptions{})
 	gw.Handle("no-data", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("PLAIN", "no data") }, wsgate.HandlerOptions{})
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 
 	r.send(`{"event":"limits","id":1}`)
 	if f := r.read(); f != `{"id":1,"error":{"status":"error","message":"quota exceeded","code":"QUOTA","data":{"limit":10,"used":12}}}` {
@@ -416,7 +416,7 @@ func TestFilterErrorData(t *testing.T) {
 func TestFilterIncludeCause(t *testing.T) {
 	t.Parallel()
 	for _, include := range []bool{false, true} {
-		gw, srv := evNew(t, wsgate.Options{IncludeCause: include})
+		gw, srv := newServer(t, wsgate.Options{IncludeCause: include})
 		gw.Handle("fail", func(c *wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, wsgate.HandlerOptions{})
 		gw.Handle("crash", func(c *wsgate.Context) (any, error) { return nil, errors.New("internal") }, wsgate.HandlerOptions{})
 		c := srv.Dial(wsgatetest.DialOptions{})
@@ -460,7 +460,7 @@ func TestFilterIncludeCause(t *testing.T) {
 // is given changes that answer only, never the package's ErrForbidden.
 func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	gw.Handle("locked", func(*wsgate.Context) (any, error) { return "open", nil }, wsgate.HandlerOptions{
 		Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
 		Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
@@ -471,14 +471,14 @@ func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
 	gw.Handle("also-locked", func(*wsgate.Context) (any, error) { return "open", nil }, wsgate.HandlerOptions{
 		Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })},
 	})
-	c := evDialAs(t, srv, "", nil)
-	evWantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
+	c := dialBearer(t, srv, "", nil)
+	wantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
 	if got := wsgate.ErrForbidden.Error(); got != "FORBIDDEN: Forbidden resource" {
 		t.Fatalf("ErrForbidden = %q after a filter edited its error", got)
 	}
 	// The next denial, on the same connection, says what it always says.
-	evWantError(t, c.Request("also-locked", nil), wsgate.CodeForbidden, "Forbidden resource")
-	evWantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
+	wantError(t, c.Request("also-locked", nil), wsgate.CodeForbidden, "Forbidden resource")
+	wantError(t, c.Request("locked", nil), wsgate.CodeForbidden, "rewritten by a filter")
 }
 
 // TestIncludeCauseOnlyForRoutedEvents: the cause names the event and its
@@ -486,9 +486,9 @@ func TestFilterEditingGuardDenialIsLocal(t *testing.T) {
 // routing, where there is no event to name.
 func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{IncludeCause: true})
+	gw, srv := newServer(t, wsgate.Options{IncludeCause: true})
 	gw.Handle("fail", func(*wsgate.Context) (any, error) { return nil, wsgate.NewError("NOPE", "nope") }, wsgate.HandlerOptions{})
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 
 	r.send(`{"event":"fail","data":{"x":1},"id":1}`)
 	if got, want := r.read(), `"cause":{"pattern":"fail","data":{"x":1}}`; !strings.Contains(got, want) {
@@ -502,8 +502,8 @@ func TestIncludeCauseOnlyForRoutedEvents(t *testing.T) {
 	}
 }
 
-// evErrNotFound is an application's sentinel error.
-var evErrNotFound = errors.New("not found")
+// errNotFound is an application's sentinel error.
+var errNotFound = errors.New("not found")
 
 // TestFilterCatchIs: a sentinel error, wrapped with %w, is translated into
 // the code and message given; the translation goes on to the next filter,
@@ -511,12 +511,12 @@ var evErrNotFound = errors.New("not found")
 func TestFilterCatchIs(t *testing.T) {
 	t.Parallel()
 	var gwSaw atomic.Value
-	gw, srv := evNew(t, wsgate.Options{
+	gw, srv := newServer(t, wsgate.Options{
 		Filters: []wsgate.Filter{
-			wsgate.CatchIs(evErrNotFound, "NOT_FOUND", "item not found"),
+			wsgate.CatchIs(errNotFound, "NOT_FOUND", "item not found"),
 			func(c *wsgate.Context, err error) error {
 				var e *wsgate.Error
-				gwSaw.Store(errors.As(err, &e) && e.Code == "NOT_FOUND" && errors.Is(err, evErrNotFound))
+				gwSaw.Store(errors.As(err, &e) && e.Code == "NOT_FOUND" && errors.Is(err, errNotFound))
 				return err
 			},
 		},
@@ -524,7 +524,7 @@ func TestFilterCatchIs(t *testing.T) {
 	wsgate.On(gw, "item", func(c *wsgate.Context, id string) (string, error) {
 		switch id {
 		case "missing":
-			return "", fmt.Errorf("loading item %s: %w", id, evErrNotFound)
+			return "", fmt.Errorf("loading item %s: %w", id, errNotFound)
 		case "broken":
 			return "", errors.New("not found in the cache either (internal detail)")
 		}
@@ -532,18 +532,18 @@ func TestFilterCatchIs(t *testing.T) {
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("item", "missing"), "NOT_FOUND", "item not found")
+	wantError(t, c.Request("item", "missing"), "NOT_FOUND", "item not found")
 	if saw, _ := gwSaw.Load().(bool); !saw {
 		t.Fatal("the next filter did not receive the translation with its cause")
 	}
 	// An error with the same text is not the sentinel.
-	evWantError(t, c.Request("item", "broken"), wsgate.CodeInternal, "Internal server error")
-	if data := evWantOK(t, c.Request("item", "7")); data != `"item 7"` {
+	wantError(t, c.Request("item", "broken"), wsgate.CodeInternal, "Internal server error")
+	if data := wantOK(t, c.Request("item", "7")); data != `"item 7"` {
 		t.Fatalf("item 7 = %s", data)
 	}
 	for name, f := range map[string]func(){
 		"nil target": func() { wsgate.CatchIs(nil, "X", "x") },
-		"no code":    func() { wsgate.CatchIs(evErrNotFound, "", "x") },
+		"no code":    func() { wsgate.CatchIs(errNotFound, "", "x") },
 	} {
 		func() {
 			defer func() {
@@ -561,8 +561,8 @@ func TestFilterCatchIs(t *testing.T) {
 // log it; a filter that handles the error owns its logging.
 func TestFilterWhoLogs(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
-	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	logs := &logBuffer{}
+	gw, srv := newServer(t, wsgate.Options{Logger: logs.logger()})
 	logAndPass := func(marked bool) wsgate.Filter {
 		return func(c *wsgate.Context, err error) error {
 			logs.logger().Error("app: event failed", "event", c.Event(), "error", err)
@@ -588,10 +588,10 @@ func TestFilterWhoLogs(t *testing.T) {
 	c := srv.Dial(wsgatetest.DialOptions{})
 
 	count := func(needle string) int { return strings.Count(logs.String(), needle) }
-	evWantError(t, c.Request("unlogged", nil), wsgate.CodeInternal, "Internal server error")
-	evWantError(t, c.Request("logged-twice", nil), wsgate.CodeInternal, "Internal server error")
-	evWantError(t, c.Request("logged-once", nil), wsgate.CodeInternal, "Internal server error")
-	evWantError(t, c.Request("app-error", nil), "APP", "an answer, not a fault")
+	wantError(t, c.Request("unlogged", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("logged-twice", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("logged-once", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("app-error", nil), "APP", "an answer, not a fault")
 	for needle, want := range map[string]int{
 		"db-timeout-unlogged":     1, // the default filter
 		"db-timeout-logged-twice": 2, // the filter's and the default filter's
@@ -612,10 +612,10 @@ func TestFilterWhoLogs(t *testing.T) {
 // not run after it.
 func TestFilterDefaultFilterEndsAChain(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
-	rec := &evRecorder{}
-	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger(), Filters: []wsgate.Filter{evPassFilter(rec, "gw")}})
-	opts := wsgate.HandlerOptions{Filters: []wsgate.Filter{evPassFilter(rec, "h"), wsgate.DefaultFilter}}
+	logs := &logBuffer{}
+	rec := &recorder{}
+	gw, srv := newServer(t, wsgate.Options{Logger: logs.logger(), Filters: []wsgate.Filter{passFilter(rec, "gw")}})
+	opts := wsgate.HandlerOptions{Filters: []wsgate.Filter{passFilter(rec, "h"), wsgate.DefaultFilter}}
 	gw.Handle("crash", func(*wsgate.Context) (any, error) { return nil, errors.New("crash-detail-42") }, opts)
 	gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, opts)
 	gw.Handle("quota", func(*wsgate.Context) (any, error) {
@@ -623,10 +623,10 @@ func TestFilterDefaultFilterEndsAChain(t *testing.T) {
 	}, opts)
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("crash", nil), wsgate.CodeInternal, "Internal server error")
-	evWantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
+	wantError(t, c.Request("crash", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("deny", nil), wsgate.CodeForbidden, "Forbidden resource")
 	ack := c.Request("quota", nil)
-	evWantError(t, ack, "QUOTA", "quota exceeded")
+	wantError(t, ack, "QUOTA", "quota exceeded")
 	if string(ack.Error.Data) != `{"limit":3}` {
 		t.Fatalf("quota data = %s", ack.Error.Data)
 	}

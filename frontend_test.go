@@ -121,7 +121,7 @@ func (t *chanTransport) next(tb testing.TB) string {
 	select {
 	case m := <-t.out:
 		return string(m)
-	case <-time.After(limWait):
+	case <-time.After(testWait):
 		tb.Fatal("timed out waiting for a message from the gateway")
 		return ""
 	}
@@ -160,13 +160,13 @@ func frontRequest(origin, cookie string) *http.Request {
 
 func TestFrontEndServesEventsThroughTheCodec(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	e.gw.Handle("who", func(c *wsgate.Context) (any, error) {
 		return c.Principal().Subject, c.Emit("seen", map[string]int{"n": 1})
 	}, wsgate.HandlerOptions{})
 	e.gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, wsgate.HandlerOptions{})
 	codec := &arrayCodec{}
-	tr, _ := serveFront(t, e.gw, codec, frontRequest(limOrigin, e.token("alice")), "")
+	tr, _ := serveFront(t, e.gw, codec, frontRequest(testOrigin, e.token("alice")), "")
 
 	tr.in <- []byte(`["who",null,1]`)
 	if got, want := tr.next(t), `["emit","seen",{"n":1}]`; got != want {
@@ -191,9 +191,9 @@ func TestFrontEndServesEventsThroughTheCodec(t *testing.T) {
 
 func TestFrontEndExceptionOnErrorAck(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	e.gw.Handle("deny", func(*wsgate.Context) (any, error) { return nil, wsgate.ErrForbidden }, wsgate.HandlerOptions{})
-	tr, _ := serveFront(t, e.gw, &arrayCodec{exceptionToo: true}, frontRequest(limOrigin, e.token("alice")), "")
+	tr, _ := serveFront(t, e.gw, &arrayCodec{exceptionToo: true}, frontRequest(testOrigin, e.token("alice")), "")
 	tr.in <- []byte(`["deny",null,7]`)
 	first, second := tr.next(t), tr.next(t)
 	if !strings.HasPrefix(first, `["emit","exception",{"status":"error","message":"Forbidden resource"`) ||
@@ -207,10 +207,10 @@ func TestFrontEndExceptionOnErrorAck(t *testing.T) {
 func TestFrontEndJoinsTheGatewaysFanOut(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OnConnect: func(c *wsgate.Conn) { _ = c.Join("lobby") }}
-	e := limSetup(t, opts, 0)
+	e := newEnv(t, opts, 0)
 	native := e.dial("bob")
-	tr, _ := serveFront(t, e.gw, &arrayCodec{}, frontRequest(limOrigin, e.token("alice")), "")
-	limEventually(t, "both in the room", func() bool { return e.gw.RoomSize("lobby") == 2 })
+	tr, _ := serveFront(t, e.gw, &arrayCodec{}, frontRequest(testOrigin, e.token("alice")), "")
+	eventually(t, "both in the room", func() bool { return e.gw.RoomSize("lobby") == 2 })
 
 	if err := e.gw.To("lobby").Emit("news", map[string]string{"s": "hi"}); err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestFrontEndJoinsTheGatewaysFanOut(t *testing.T) {
 	if err := e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
 		t.Fatal(err)
 	}
-	limEventually(t, "the front end's transport to be closed", func() bool {
+	eventually(t, "the front end's transport to be closed", func() bool {
 		code, ok := tr.closedWith()
 		return ok && code == wsgate.StatusPolicyViolation
 	})
@@ -233,7 +233,7 @@ func TestFrontEndJoinsTheGatewaysFanOut(t *testing.T) {
 
 func TestFrontEndAdmitRefusals(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	cases := []struct {
 		name   string
 		r      *http.Request
@@ -242,9 +242,9 @@ func TestFrontEndAdmitRefusals(t *testing.T) {
 	}{
 		{"no origin", frontRequest("", e.token("alice")), "", http.StatusForbidden},
 		{"foreign origin", frontRequest("https://evil.example", e.token("alice")), "", http.StatusForbidden},
-		{"no token", frontRequest(limOrigin, ""), "", http.StatusUnauthorized},
-		{"bad cookie", frontRequest(limOrigin, "x.y.z"), "", http.StatusUnauthorized},
-		{"bad explicit token", frontRequest(limOrigin, ""), "x.y.z", http.StatusUnauthorized},
+		{"no token", frontRequest(testOrigin, ""), "", http.StatusUnauthorized},
+		{"bad cookie", frontRequest(testOrigin, "x.y.z"), "", http.StatusUnauthorized},
+		{"bad explicit token", frontRequest(testOrigin, ""), "x.y.z", http.StatusUnauthorized},
 	}
 	for _, tc := range cases {
 		_, err := e.gw.Admit(tc.r, tc.token)
@@ -254,7 +254,7 @@ func TestFrontEndAdmitRefusals(t *testing.T) {
 		}
 	}
 	// A good explicit token stands in for the token sources.
-	adm, err := e.gw.Admit(frontRequest(limOrigin, ""), e.token("carol"))
+	adm, err := e.gw.Admit(frontRequest(testOrigin, ""), e.token("carol"))
 	if err != nil || adm.Principal().Subject != "carol" {
 		t.Fatalf("Admit with an explicit token = %v", err)
 	}
@@ -265,14 +265,10 @@ func TestFrontEndAdmitRefusals(t *testing.T) {
 // through its Transport, and Serve returns.
 func TestFrontEndShutdown(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
-	tr, done := serveFront(t, e.gw, &arrayCodec{}, frontRequest(limOrigin, e.token("alice")), "")
-	limEventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	e := newEnv(t, wsgate.Options{}, 0)
+	tr, done := serveFront(t, e.gw, &arrayCodec{}, frontRequest(testOrigin, e.token("alice")), "")
+	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
+	shutdown(t, e.gw)
 	recv(t, done, "Serve to return")
 	if code, ok := tr.closedWith(); !ok || code != wsgate.StatusGoingAway {
 		t.Fatalf("transport closed with %v (%v), want 1001", code, ok)

@@ -15,8 +15,8 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// evGuard returns a guard that records name and returns err.
-func evGuard(rec *evRecorder, name string, err error) wsgate.Guard {
+// recordingGuard returns a guard that records name and returns err.
+func recordingGuard(rec *recorder, name string, err error) wsgate.Guard {
 	return func(c *wsgate.Context) error {
 		rec.add(name)
 		return err
@@ -25,26 +25,26 @@ func evGuard(rec *evRecorder, name string, err error) wsgate.Guard {
 
 func TestGuardOrder(t *testing.T) {
 	t.Parallel()
-	rec := &evRecorder{}
-	gw, srv := evNew(t, wsgate.Options{
-		Guards: []wsgate.Guard{evGuard(rec, "gw1", nil), evGuard(rec, "gw2", nil)},
+	rec := &recorder{}
+	gw, srv := newServer(t, wsgate.Options{
+		Guards: []wsgate.Guard{recordingGuard(rec, "gw1", nil), recordingGuard(rec, "gw2", nil)},
 	})
 	gw.Handle("go", func(c *wsgate.Context) (any, error) {
 		rec.add("handler")
 		return "done", nil
-	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{evGuard(rec, "h1", nil), evGuard(rec, "h2", nil)}})
+	}, wsgate.HandlerOptions{Guards: []wsgate.Guard{recordingGuard(rec, "h1", nil), recordingGuard(rec, "h2", nil)}})
 	gw.Handle("plain", func(c *wsgate.Context) (any, error) {
 		rec.add("plain")
 		return nil, nil
 	}, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantOK(t, c.Request("go", nil))
+	wantOK(t, c.Request("go", nil))
 	if got := rec.String(); got != "gw1,gw2,h1,h2,handler" {
 		t.Fatalf("order = %s, want gateway guards, handler guards, handler", got)
 	}
 	// A handler without guards of its own still gets the gateway's.
-	evWantOK(t, c.Request("plain", nil))
+	wantOK(t, c.Request("plain", nil))
 	if got := rec.String(); got != "gw1,gw2,h1,h2,handler,gw1,gw2,plain" {
 		t.Fatalf("order = %s", got)
 	}
@@ -65,23 +65,23 @@ func TestGuardFirstDenialStops(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := &evRecorder{}
+			rec := &recorder{}
 			var gguards, hguards []wsgate.Guard
 			for i, err := range tt.gateway {
-				gguards = append(gguards, evGuard(rec, fmt.Sprintf("gw%d", i), err))
+				gguards = append(gguards, recordingGuard(rec, fmt.Sprintf("gw%d", i), err))
 			}
 			for i, err := range tt.handler {
-				hguards = append(hguards, evGuard(rec, fmt.Sprintf("h%d", i), err))
+				hguards = append(hguards, recordingGuard(rec, fmt.Sprintf("h%d", i), err))
 			}
 			var handled atomic.Int32
-			gw, srv := evNew(t, wsgate.Options{Guards: gguards})
+			gw, srv := newServer(t, wsgate.Options{Guards: gguards})
 			gw.Handle("guarded", func(c *wsgate.Context) (any, error) {
 				handled.Add(1)
 				return nil, nil
 			}, wsgate.HandlerOptions{Guards: hguards})
 			c := srv.Dial(wsgatetest.DialOptions{})
 
-			evWantError(t, c.Request("guarded", nil), wsgate.CodeForbidden, "Forbidden resource")
+			wantError(t, c.Request("guarded", nil), wsgate.CodeForbidden, "Forbidden resource")
 			c.Emit("guarded", nil)
 			if ex := c.WaitException(); ex.Code != wsgate.CodeForbidden || ex.Message != "Forbidden resource" {
 				t.Fatalf("exception = %+v", ex)
@@ -98,7 +98,7 @@ func TestGuardFirstDenialStops(t *testing.T) {
 
 func TestGuardAllow(t *testing.T) {
 	t.Parallel()
-	gw, srv := evNew(t, wsgate.Options{})
+	gw, srv := newServer(t, wsgate.Options{})
 	var handled atomic.Int32
 	h := func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
@@ -112,20 +112,20 @@ func TestGuardAllow(t *testing.T) {
 	}})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("no", nil), wsgate.CodeForbidden, "Forbidden resource")
+	wantError(t, c.Request("no", nil), wsgate.CodeForbidden, "Forbidden resource")
 	if n := handled.Load(); n != 0 {
 		t.Fatalf("handler ran %d times", n)
 	}
-	if data := evWantOK(t, c.Request("yes", nil)); data != `"in"` {
+	if data := wantOK(t, c.Request("yes", nil)); data != `"in"` {
 		t.Fatalf("allowed = %s", data)
 	}
 }
 
 func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
+	logs := &logBuffer{}
 	connID := make(chan string, 1)
-	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	gw, srv := newServer(t, wsgate.Options{Logger: logs.logger()})
 	var handled atomic.Int32
 	gw.Handle("fragile-event", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
@@ -134,7 +134,7 @@ func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 		connID <- c.Conn().ID()
 		return errors.New("guard-secret: database password rejected")
 	}}})
-	r := evDialRaw(t, srv, nil)
+	r := dialRawClient(t, srv, nil)
 
 	r.send(`{"event":"fragile-event","id":1}`)
 	f := r.read()
@@ -160,8 +160,8 @@ func TestGuardPlainErrorIsInternalAndLogged(t *testing.T) {
 
 func TestGuardPanicRecovered(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
-	gw, srv := evNew(t, wsgate.Options{Logger: logs.logger()})
+	logs := &logBuffer{}
+	gw, srv := newServer(t, wsgate.Options{Logger: logs.logger()})
 	var handled atomic.Int32
 	gw.Handle("boom", func(c *wsgate.Context) (any, error) {
 		handled.Add(1)
@@ -172,12 +172,12 @@ func TestGuardPanicRecovered(t *testing.T) {
 	gw.Handle("ping", func(c *wsgate.Context) (any, error) { return "pong", nil }, wsgate.HandlerOptions{})
 	c := srv.Dial(wsgatetest.DialOptions{})
 
-	evWantError(t, c.Request("boom", nil), wsgate.CodeInternal, "Internal server error")
+	wantError(t, c.Request("boom", nil), wsgate.CodeInternal, "Internal server error")
 	c.Emit("boom", nil)
 	if ex := c.WaitException(); ex.Message != "Internal server error" {
 		t.Fatalf("exception = %+v", ex)
 	}
-	if data := evWantOK(t, c.Request("ping", nil)); data != `"pong"` {
+	if data := wantOK(t, c.Request("ping", nil)); data != `"pong"` {
 		t.Fatalf("ping after a guard panic = %s", data)
 	}
 	if n := handled.Load(); n != 0 {
@@ -190,10 +190,10 @@ func TestGuardPanicRecovered(t *testing.T) {
 
 func TestGuardPublicAndAuthenticated(t *testing.T) {
 	t.Parallel()
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
 	opts.Guards = []wsgate.Guard{wsgate.Authenticated}
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	who := func(c *wsgate.Context) (any, error) {
 		if p := c.Principal(); p != nil {
 			return p.Subject, nil
@@ -203,30 +203,30 @@ func TestGuardPublicAndAuthenticated(t *testing.T) {
 	gw.Handle("private", who, wsgate.HandlerOptions{})
 	gw.Handle("public", who, wsgate.HandlerOptions{Public: true})
 
-	anon := evDialAs(t, srv, "", nil)
-	evWantError(t, anon.Request("private", nil), wsgate.CodeUnauthorized, "Unauthorized")
+	anon := dialBearer(t, srv, "", nil)
+	wantError(t, anon.Request("private", nil), wsgate.CodeUnauthorized, "Unauthorized")
 	anon.Emit("private", nil)
 	if ex := anon.WaitException(); ex.Code != wsgate.CodeUnauthorized {
 		t.Fatalf("exception = %+v", ex)
 	}
-	if data := evWantOK(t, anon.Request("public", nil)); data != `"anonymous"` {
+	if data := wantOK(t, anon.Request("public", nil)); data != `"anonymous"` {
 		t.Fatalf("public as anonymous = %s", data)
 	}
 
-	alice := evDialAs(t, srv, "alice", nil)
-	if data := evWantOK(t, alice.Request("private", nil)); data != `"alice"` {
+	alice := dialBearer(t, srv, "alice", nil)
+	if data := wantOK(t, alice.Request("private", nil)); data != `"alice"` {
 		t.Fatalf("private as alice = %s", data)
 	}
-	if data := evWantOK(t, alice.Request("public", nil)); data != `"alice"` {
+	if data := wantOK(t, alice.Request("public", nil)); data != `"alice"` {
 		t.Fatalf("public as alice = %s", data)
 	}
 }
 
 func TestGuardRequireClaim(t *testing.T) {
 	t.Parallel()
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	gw.Handle("admin", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
 		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaim("role", "admin")}})
 	gw.Handle("staff", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil },
@@ -249,30 +249,30 @@ func TestGuardRequireClaim(t *testing.T) {
 		{"", nil, wsgate.CodeUnauthorized, wsgate.CodeUnauthorized, ""},
 	}
 	for _, tt := range tests {
-		c := evDialAs(t, srv, tt.subject, tt.claims)
+		c := dialBearer(t, srv, tt.subject, tt.claims)
 		ack := c.Request("admin", nil)
 		if tt.admin == "" {
-			if data := evWantOK(t, ack); data != tt.adminData {
+			if data := wantOK(t, ack); data != tt.adminData {
 				t.Errorf("%q admin = %s, want %s", tt.subject, data, tt.adminData)
 			}
 		} else {
-			evWantError(t, ack, tt.admin, "")
+			wantError(t, ack, tt.admin, "")
 		}
 		ack = c.Request("staff", nil)
 		if tt.staff == "" {
-			evWantOK(t, ack)
+			wantOK(t, ack)
 		} else {
-			evWantError(t, ack, tt.staff, "")
+			wantError(t, ack, tt.staff, "")
 		}
 		if tt.admin == wsgate.CodeForbidden {
-			evWantError(t, c.Request("admin", nil), wsgate.CodeForbidden, "Forbidden resource")
+			wantError(t, c.Request("admin", nil), wsgate.CodeForbidden, "Forbidden resource")
 		}
 	}
 }
 
 func TestGuardReadsMetadata(t *testing.T) {
 	t.Parallel()
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	// A roles guard in the NestJS style: it reads the handler's required
 	// roles from metadata, and lets handlers without any through.
 	opts.Guards = []wsgate.Guard{func(c *wsgate.Context) error {
@@ -280,7 +280,7 @@ func TestGuardReadsMetadata(t *testing.T) {
 		if !ok {
 			return nil
 		}
-		claims, _ := wsgate.ClaimsFrom[*evClaims](c)
+		claims, _ := wsgate.ClaimsFrom[*multiRoleClaims](c)
 		for _, r := range v.([]string) {
 			if claims != nil && claims.Role == r {
 				return nil
@@ -288,7 +288,7 @@ func TestGuardReadsMetadata(t *testing.T) {
 		}
 		return wsgate.ErrForbidden
 	}}
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	seen := make(chan any, 1)
 	gw.Handle("open", func(c *wsgate.Context) (any, error) {
 		v, ok := c.Metadata("roles")
@@ -302,13 +302,13 @@ func TestGuardReadsMetadata(t *testing.T) {
 		return v, nil
 	}, wsgate.HandlerOptions{Metadata: map[string]any{"roles": []string{"auditor", "admin"}, "level": 3}})
 
-	auditor := evDialAs(t, srv, "ann", map[string]any{"role": "auditor"})
-	if data := evWantOK(t, auditor.Request("audit", nil)); data != "3" {
+	auditor := dialBearer(t, srv, "ann", map[string]any{"role": "auditor"})
+	if data := wantOK(t, auditor.Request("audit", nil)); data != "3" {
 		t.Fatalf("audit = %s", data)
 	}
-	dev := evDialAs(t, srv, "dev", map[string]any{"role": "dev"})
-	evWantError(t, dev.Request("audit", nil), wsgate.CodeForbidden, "Forbidden resource")
-	evWantOK(t, dev.Request("open", nil))
+	dev := dialBearer(t, srv, "dev", map[string]any{"role": "dev"})
+	wantError(t, dev.Request("audit", nil), wsgate.CodeForbidden, "Forbidden resource")
+	wantOK(t, dev.Request("open", nil))
 	select {
 	case v := <-seen:
 		t.Fatalf("handler without metadata saw roles %v", v)
@@ -318,12 +318,12 @@ func TestGuardReadsMetadata(t *testing.T) {
 
 func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 	t.Parallel()
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
 	var mu sync.Mutex
 	var guardSaw []string
 	opts.Guards = []wsgate.Guard{func(c *wsgate.Context) error {
-		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		claims, ok := wsgate.ClaimsFrom[*multiRoleClaims](c)
 		mu.Lock()
 		defer mu.Unlock()
 		if !ok {
@@ -336,9 +336,9 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 		}
 		return nil
 	}}
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	gw.Handle("tenant", func(c *wsgate.Context) (any, error) {
-		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		claims, ok := wsgate.ClaimsFrom[*multiRoleClaims](c)
 		if !ok {
 			return "anonymous", nil
 		}
@@ -349,14 +349,14 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 		return map[string]string{"sub": claims.Subject, "tenant": claims.Tenant, "iss": claims.Issuer}, nil
 	}, wsgate.HandlerOptions{})
 
-	c := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
-	if data := evWantOK(t, c.Request("tenant", nil)); data != `{"iss":"`+evIssuer+`","sub":"alice","tenant":"acme"}` {
+	c := dialBearer(t, srv, "alice", map[string]any{"tenant": "acme"})
+	if data := wantOK(t, c.Request("tenant", nil)); data != `{"iss":"`+testIssuer+`","sub":"alice","tenant":"acme"}` {
 		t.Fatalf("tenant = %s", data)
 	}
-	blocked := evDialAs(t, srv, "mallory", map[string]any{"tenant": "blocked"})
-	evWantError(t, blocked.Request("tenant", nil), wsgate.CodeForbidden, "")
-	anon := evDialAs(t, srv, "", nil)
-	if data := evWantOK(t, anon.Request("tenant", nil)); data != `"anonymous"` {
+	blocked := dialBearer(t, srv, "mallory", map[string]any{"tenant": "blocked"})
+	wantError(t, blocked.Request("tenant", nil), wsgate.CodeForbidden, "")
+	anon := dialBearer(t, srv, "", nil)
+	if data := wantOK(t, anon.Request("tenant", nil)); data != `"anonymous"` {
 		t.Fatalf("tenant as anonymous = %s", data)
 	}
 	mu.Lock()
@@ -371,18 +371,18 @@ func TestGuardAndHandlerClaimsFrom(t *testing.T) {
 // and so does the pointer spelling.
 func TestClaimsFromValueOrPointer(t *testing.T) {
 	t.Parallel()
-	opts := evAuthOptions(t)
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
-	gw, srv := evNew(t, opts)
+	gw, srv := newServer(t, opts)
 	gw.Handle("value", func(c *wsgate.Context) (any, error) {
-		claims, ok := wsgate.ClaimsFrom[evClaims](c)
+		claims, ok := wsgate.ClaimsFrom[multiRoleClaims](c)
 		if !ok {
 			return "none", nil
 		}
 		return claims.Subject + "@" + claims.Tenant, nil
 	}, wsgate.HandlerOptions{})
 	gw.Handle("pointer", func(c *wsgate.Context) (any, error) {
-		claims, ok := wsgate.ClaimsFrom[*evClaims](c)
+		claims, ok := wsgate.ClaimsFrom[*multiRoleClaims](c)
 		if !ok {
 			return "none", nil
 		}
@@ -394,25 +394,25 @@ func TestClaimsFromValueOrPointer(t *testing.T) {
 		return []bool{v, p}, nil
 	}, wsgate.HandlerOptions{})
 
-	alice := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
+	alice := dialBearer(t, srv, "alice", map[string]any{"tenant": "acme"})
 	for _, ev := range []string{"value", "pointer"} {
-		if data := evWantOK(t, alice.Request(ev, nil)); data != `"alice@acme"` {
+		if data := wantOK(t, alice.Request(ev, nil)); data != `"alice@acme"` {
 			t.Errorf("%s as alice = %s, want \"alice@acme\"", ev, data)
 		}
 	}
-	if data := evWantOK(t, alice.Request("other", nil)); data != `[false,false]` {
+	if data := wantOK(t, alice.Request("other", nil)); data != `[false,false]` {
 		t.Errorf("claims of another type found: %s", data)
 	}
-	anon := evDialAs(t, srv, "", nil)
+	anon := dialBearer(t, srv, "", nil)
 	for _, ev := range []string{"value", "pointer"} {
-		if data := evWantOK(t, anon.Request(ev, nil)); data != `"none"` {
+		if data := wantOK(t, anon.Request(ev, nil)); data != `"none"` {
 			t.Errorf("%s as anonymous = %s, want \"none\"", ev, data)
 		}
 	}
 }
 
-// evValueClaims is stored by value by evValueAuthenticator.
-type evValueClaims struct {
+// valueClaims is stored by value by valueAuthenticator.
+type valueClaims struct {
 	Plan string `json:"plan"`
 }
 
@@ -424,16 +424,16 @@ func TestClaimsFromCustomAuthenticator(t *testing.T) {
 	auth := wsgate.AuthenticatorFunc(func(_ context.Context, token string) (*wsgate.Principal, error) {
 		switch token {
 		case "value":
-			return &wsgate.Principal{Subject: "v", Claims: evValueClaims{Plan: "pro"}}, nil
+			return &wsgate.Principal{Subject: "v", Claims: valueClaims{Plan: "pro"}}, nil
 		case "nil-pointer":
-			return &wsgate.Principal{Subject: "n", Claims: (*evValueClaims)(nil)}, nil
+			return &wsgate.Principal{Subject: "n", Claims: (*valueClaims)(nil)}, nil
 		}
 		return &wsgate.Principal{Subject: "none"}, nil
 	})
-	gw, srv := evNew(t, wsgate.Options{Authenticator: auth, TokenSources: []wsgate.TokenSource{wsgate.BearerToken()}})
+	gw, srv := newServer(t, wsgate.Options{Authenticator: auth, TokenSources: []wsgate.TokenSource{wsgate.BearerToken()}})
 	gw.Handle("plan", func(c *wsgate.Context) (any, error) {
-		v, vok := wsgate.ClaimsFrom[evValueClaims](c)
-		p, pok := wsgate.ClaimsFrom[*evValueClaims](c)
+		v, vok := wsgate.ClaimsFrom[valueClaims](c)
+		p, pok := wsgate.ClaimsFrom[*valueClaims](c)
 		if pok && p == nil {
 			return nil, errors.New("ok with a nil pointer")
 		}
@@ -442,7 +442,7 @@ func TestClaimsFromCustomAuthenticator(t *testing.T) {
 			p.Plan = "changed" // a copy: the principal's claims stay as they are
 			plan = p.Plan
 		}
-		again, _ := wsgate.ClaimsFrom[evValueClaims](c)
+		again, _ := wsgate.ClaimsFrom[valueClaims](c)
 		return map[string]any{"value": vok, "pointer": pok, "plan": v.Plan, "copy": plan, "again": again.Plan}, nil
 	}, wsgate.HandlerOptions{})
 
@@ -452,7 +452,7 @@ func TestClaimsFromCustomAuthenticator(t *testing.T) {
 		"none":        `{"again":"","copy":"","plan":"","pointer":false,"value":false}`,
 	} {
 		c := srv.Dial(wsgatetest.DialOptions{Header: http.Header{"Authorization": {"Bearer " + token}}})
-		if data := evWantOK(t, c.Request("plan", nil)); data != want {
+		if data := wantOK(t, c.Request("plan", nil)); data != want {
 			t.Errorf("token %s: %s, want %s", token, data, want)
 		}
 	}
@@ -460,34 +460,34 @@ func TestClaimsFromCustomAuthenticator(t *testing.T) {
 
 func TestGuardRequireClaims(t *testing.T) {
 	t.Parallel()
-	logs := &evLog{}
-	opts := evAuthOptions(t)
+	logs := &logBuffer{}
+	opts := bearerJWTOptions(t)
 	opts.AllowAnonymous = true
 	opts.Logger = logs.logger()
-	gw, srv := evNew(t, opts)
-	acmeOnly := func(c *wsgate.Context, claims *evClaims) bool { return claims.Tenant == "acme" }
+	gw, srv := newServer(t, opts)
+	acmeOnly := func(c *wsgate.Context, claims *multiRoleClaims) bool { return claims.Tenant == "acme" }
 	gw.Handle("pointer", func(c *wsgate.Context) (any, error) { return "in", nil },
 		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(acmeOnly)}})
 	gw.Handle("value", func(c *wsgate.Context) (any, error) { return "in", nil },
-		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(func(c *wsgate.Context, claims evClaims) bool {
+		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(func(c *wsgate.Context, claims multiRoleClaims) bool {
 			return claims.Tenant == "acme" && c.Event() == "value"
 		})}})
 	gw.Handle("mistyped", func(c *wsgate.Context) (any, error) { return "in", nil },
 		wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.RequireClaims(func(*wsgate.Context, *AppClaims) bool { return true })}})
 
-	acme := evDialAs(t, srv, "alice", map[string]any{"tenant": "acme"})
-	other := evDialAs(t, srv, "bob", map[string]any{"tenant": "globex"})
-	anon := evDialAs(t, srv, "", nil)
+	acme := dialBearer(t, srv, "alice", map[string]any{"tenant": "acme"})
+	other := dialBearer(t, srv, "bob", map[string]any{"tenant": "globex"})
+	anon := dialBearer(t, srv, "", nil)
 	for _, ev := range []string{"pointer", "value"} {
-		if data := evWantOK(t, acme.Request(ev, nil)); data != `"in"` {
+		if data := wantOK(t, acme.Request(ev, nil)); data != `"in"` {
 			t.Errorf("%s as acme = %s", ev, data)
 		}
-		evWantError(t, other.Request(ev, nil), wsgate.CodeForbidden, "Forbidden resource")
-		evWantError(t, anon.Request(ev, nil), wsgate.CodeUnauthorized, "Unauthorized")
+		wantError(t, other.Request(ev, nil), wsgate.CodeForbidden, "Forbidden resource")
+		wantError(t, anon.Request(ev, nil), wsgate.CodeUnauthorized, "Unauthorized")
 	}
 	// Claims of another type: a loud internal error, not a silent denial.
-	evWantError(t, acme.Request("mistyped", nil), wsgate.CodeInternal, "Internal server error")
-	if log := logs.String(); !strings.Contains(log, "AppClaims") || !strings.Contains(log, "evClaims") {
+	wantError(t, acme.Request("mistyped", nil), wsgate.CodeInternal, "Internal server error")
+	if log := logs.String(); !strings.Contains(log, "AppClaims") || !strings.Contains(log, "multiRoleClaims") {
 		t.Fatalf("the mistyped guard's failure does not name both types:\n%s", log)
 	}
 }
@@ -523,7 +523,7 @@ func TestGuardSentinelsCannotBeChanged(t *testing.T) {
 	}
 
 	var seen atomic.Pointer[wsgate.Error]
-	gw, srv := evNew(t, wsgate.Options{Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
+	gw, srv := newServer(t, wsgate.Options{Filters: []wsgate.Filter{wsgate.Catch(func(c *wsgate.Context, e *wsgate.Error) error {
 		seen.Store(e)
 		e.Message += " (edited)" // only this answer
 		return e
@@ -535,37 +535,37 @@ func TestGuardSentinelsCannotBeChanged(t *testing.T) {
 		wsgate.HandlerOptions{Guards: []wsgate.Guard{func(*wsgate.Context) error { return wsgate.ErrUnauthorized }}})
 	c := srv.Dial(wsgatetest.DialOptions{})
 	for range 2 {
-		evWantError(t, c.Request("handler-denies", nil), wsgate.CodeForbidden, "Forbidden resource (edited)")
+		wantError(t, c.Request("handler-denies", nil), wsgate.CodeForbidden, "Forbidden resource (edited)")
 		if e := seen.Load(); e == nil || !errors.Is(e, wsgate.ErrForbidden) || !strings.Contains(e.Err.Error(), "checking the document") {
 			t.Fatalf("filter saw %+v, want an *Error for ErrForbidden with the wrapping error as its cause", e)
 		}
-		evWantError(t, c.Request("guard-denies", nil), wsgate.CodeUnauthorized, "Unauthorized (edited)")
+		wantError(t, c.Request("guard-denies", nil), wsgate.CodeUnauthorized, "Unauthorized (edited)")
 	}
 	if got := wsgate.ErrForbidden.Error() + " | " + wsgate.ErrUnauthorized.Error(); got != "FORBIDDEN: Forbidden resource | UNAUTHORIZED: Unauthorized" {
 		t.Fatalf("sentinels after filters edited their answers: %s", got)
 	}
 }
 
-// evRecords is a slog.Handler that keeps every record, for tests of what
+// recordHandler is a slog.Handler that keeps every record, for tests of what
 // the gateway logs.
-type evRecords struct {
+type recordHandler struct {
 	mu      sync.Mutex
 	records []slog.Record
 }
 
-func (h *evRecords) Enabled(context.Context, slog.Level) bool { return true }
-func (h *evRecords) Handle(_ context.Context, r slog.Record) error {
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.records = append(h.records, r.Clone())
 	return nil
 }
-func (h *evRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *evRecords) WithGroup(string) slog.Handler      { return h }
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
 
 // at returns the records of level, each as "message event=…" when it has
 // an event attribute.
-func (h *evRecords) at(level slog.Level) []string {
+func (h *recordHandler) at(level slog.Level) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
@@ -606,10 +606,10 @@ func TestPublicWarnsWhenNoVisitorCanReachIt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := &evRecords{}
+			rec := &recordHandler{}
 			opts := wsgate.Options{Logger: slog.New(rec), AllowMissingOrigin: true, Guards: []wsgate.Guard{wsgate.Authenticated}}
 			if tt.auth {
-				opts.Authenticator = evAuthOptions(t).Authenticator
+				opts.Authenticator = bearerJWTOptions(t).Authenticator
 				opts.TokenSources = []wsgate.TokenSource{wsgate.BearerToken()}
 				opts.AllowAnonymous = tt.anonymous
 			}
@@ -636,10 +636,10 @@ func TestPublicWarnsWhenNoVisitorCanReachIt(t *testing.T) {
 func TestPublicNeedsAllowAnonymous(t *testing.T) {
 	t.Parallel()
 	for _, anonymous := range []bool{false, true} {
-		opts := evAuthOptions(t)
+		opts := bearerJWTOptions(t)
 		opts.AllowAnonymous = anonymous
 		opts.Guards = []wsgate.Guard{wsgate.Authenticated}
-		gw, srv := evNew(t, opts)
+		gw, srv := newServer(t, opts)
 		gw.Handle("health", func(*wsgate.Context) (any, error) { return "up", nil }, wsgate.HandlerOptions{Public: true})
 		if !anonymous {
 			if r := srv.Refused(wsgatetest.DialOptions{}); r.Status != http.StatusUnauthorized {
@@ -647,7 +647,7 @@ func TestPublicNeedsAllowAnonymous(t *testing.T) {
 			}
 			continue
 		}
-		if data := evWantOK(t, srv.Dial(wsgatetest.DialOptions{}).Request("health", nil)); data != `"up"` {
+		if data := wantOK(t, srv.Dial(wsgatetest.DialOptions{}).Request("health", nil)); data != `"up"` {
 			t.Fatalf("visitor with AllowAnonymous: %s", data)
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,37 +17,14 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// logBuffer collects a gateway's log lines; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogBuffer() (*logBuffer, *slog.Logger) {
-	b := new(logBuffer)
-	return b, slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// hsRawToken signs claims (JSON text) with the handshake tests' key, valid
-// for hsJWT apart from what the members change.
-func hsRawToken(t *testing.T, members string) string {
+// rawToken signs claims (JSON text) with testKey, valid
+// for roleJWT apart from what the members change.
+func rawToken(t *testing.T, members string) string {
 	t.Helper()
 	now := time.Now()
 	claims := fmt.Sprintf(`{"iss":%q,"aud":%q,"iat":%d,"exp":%d,%s}`,
-		hsIssuer, hsAudience, now.Add(-time.Minute).Unix(), now.Add(time.Hour).Unix(), members)
-	return rawHS256(t, hsKey, hs256Header, claims)
+		testIssuer, testAudience, now.Add(-time.Minute).Unix(), now.Add(time.Hour).Unix(), members)
+	return rawHS256(t, testKey, hs256Header, claims)
 }
 
 // TestHandshakeAuthenticatorUnavailable: an authenticator that fails
@@ -60,13 +35,13 @@ func TestHandshakeAuthenticatorUnavailable(t *testing.T) {
 	t.Parallel()
 	errDown := errors.New("db at 10.0.0.7 is down")
 	jwtWithKeys := func(t *testing.T, keyErr error) wsgate.Authenticator {
-		v, err := wsgate.NewJWT[hsClaims](wsgate.JWTOptions{
-			Methods: []string{"HS256"}, Issuer: hsIssuer, Audience: hsAudience,
+		v, err := wsgate.NewJWT[roleClaims](wsgate.JWTOptions{
+			Methods: []string{"HS256"}, Issuer: testIssuer, Audience: testAudience,
 			KeyFunc: func(context.Context, string, string) (any, error) {
 				if keyErr != nil {
 					return nil, keyErr
 				}
-				return hsKey, nil
+				return testKey, nil
 			},
 		})
 		if err != nil {
@@ -96,18 +71,18 @@ func TestHandshakeAuthenticatorUnavailable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			logs, logger := newLogBuffer()
-			gw, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: tc.auth(t), Logger: logger})
-			token := hsSigner.Token(t, "alice", nil)
-			he := srv.Refused(hsWithCookie(token))
-			hsWantRefusal(t, he, tc.status, tc.message)
+			logs := new(logBuffer)
+			gw, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: tc.auth(t), Logger: logs.logger()})
+			token := testSigner.Token(t, "alice", nil)
+			he := srv.Refused(withCookie(token))
+			wantRefusal(t, he, tc.status, tc.message)
 			if he.Body.Code != tc.code {
 				t.Errorf("code %q, want %q", he.Body.Code, tc.code)
 			}
 			if bytes.Contains(he.RawBody, []byte("10.0.0.7")) {
 				t.Errorf("body %s leaks the error's text", he.RawBody)
 			}
-			hsWantNoLeak(t, he.RawBody, token)
+			wantNoLeak(t, he.RawBody, token)
 			if gw.Len() != 0 {
 				t.Errorf("Len = %d", gw.Len())
 			}
@@ -139,10 +114,10 @@ func TestHandshakeUnusablePrincipal(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			logs, logger := newLogBuffer()
+			logs := new(logBuffer)
 			auth := wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) { return p, nil })
-			_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth, Logger: logger})
-			hsWantRefusal(t, srv.Refused(hsWithCookie("opaque")), http.StatusUnauthorized, "invalid token")
+			_, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth, Logger: logs.logger()})
+			wantRefusal(t, srv.Refused(withCookie("opaque")), http.StatusUnauthorized, "invalid token")
 			if !strings.Contains(logs.String(), "level=ERROR") {
 				t.Errorf("not logged at Error level:\n%s", logs)
 			}
@@ -152,9 +127,9 @@ func TestHandshakeUnusablePrincipal(t *testing.T) {
 	auth := wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
 		return &wsgate.Principal{Subject: "alice", Expires: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}, nil
 	})
-	_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth})
-	c := srv.Dial(hsWithCookie("opaque"))
-	hsWhoami(t, c, "alice")
+	_, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth})
+	c := srv.Dial(withCookie("opaque"))
+	wantWhoami(t, c, "alice")
 	c.Close()
 }
 
@@ -162,27 +137,27 @@ func TestHandshakeUnusablePrincipal(t *testing.T) {
 // handshake: 401 "invalid token", nothing more.
 func TestHandshakeStrictTokens(t *testing.T) {
 	t.Parallel()
-	_, srv := hsNew(t, hsCookieOpts(t))
+	_, srv := newWhoamiServer(t, cookieJWTOptions(t))
 	for _, tc := range []struct{ name, token string }{
-		{"SUB beside sub", hsRawToken(t, `"sub":"alice","SUB":"bob"`)},
-		{"SUB alone", hsRawToken(t, `"SUB":"bob"`)},
-		{"role twice", hsRawToken(t, `"sub":"alice","role":"viewer","role":"admin"`)},
-		{"Role", hsRawToken(t, `"sub":"alice","Role":"admin"`)},
-		{"exp past year 9999", rawHS256(t, hsKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":253402300800}`, hsIssuer, hsAudience))},
-		{"exp a string", rawHS256(t, hsKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":%q}`, hsIssuer, hsAudience, strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)))},
-		{"exp overflowing", rawHS256(t, hsKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":1e300}`, hsIssuer, hsAudience))},
-		{"crit", rawHS256(t, hsKey, `{"alg":"HS256","crit":["urn:example:ext"],"urn:example:ext":1}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":%d}`, hsIssuer, hsAudience, time.Now().Add(time.Hour).Unix()))},
+		{"SUB beside sub", rawToken(t, `"sub":"alice","SUB":"bob"`)},
+		{"SUB alone", rawToken(t, `"SUB":"bob"`)},
+		{"role twice", rawToken(t, `"sub":"alice","role":"viewer","role":"admin"`)},
+		{"Role", rawToken(t, `"sub":"alice","Role":"admin"`)},
+		{"exp past year 9999", rawHS256(t, testKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":253402300800}`, testIssuer, testAudience))},
+		{"exp a string", rawHS256(t, testKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":%q}`, testIssuer, testAudience, strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)))},
+		{"exp overflowing", rawHS256(t, testKey, hs256Header, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":1e300}`, testIssuer, testAudience))},
+		{"crit", rawHS256(t, testKey, `{"alg":"HS256","crit":["urn:example:ext"],"urn:example:ext":1}`, fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"alice","exp":%d}`, testIssuer, testAudience, time.Now().Add(time.Hour).Unix()))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			he := srv.Refused(hsWithCookie(tc.token))
-			hsWantRefusal(t, he, http.StatusUnauthorized, "invalid token")
-			hsWantNoLeak(t, he.RawBody, tc.token)
+			he := srv.Refused(withCookie(tc.token))
+			wantRefusal(t, he, http.StatusUnauthorized, "invalid token")
+			wantNoLeak(t, he.RawBody, tc.token)
 		})
 	}
 	// The same claims, spelt exactly, connect.
-	c := srv.Dial(hsWithCookie(hsRawToken(t, `"sub":"alice","role":"admin"`)))
-	hsWhoami(t, c, "alice")
+	c := srv.Dial(withCookie(rawToken(t, `"sub":"alice","role":"admin"`)))
+	wantWhoami(t, c, "alice")
 	c.Close()
 }
 
@@ -192,20 +167,20 @@ func TestHandshakeStrictTokens(t *testing.T) {
 func TestRefreshAuthenticatorUnavailable(t *testing.T) {
 	t.Parallel()
 	var down atomic.Bool
-	verifier := hsJWT(t)
+	verifier := roleJWT(t)
 	auth := wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
 		if down.Load() {
 			return nil, errors.New("key server 10.0.0.9 unreachable")
 		}
 		return verifier.Authenticate(ctx, token)
 	})
-	logs, logger := newLogBuffer()
-	_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth, Logger: logger})
-	c := srv.Dial(hsWithCookie(hsSigner.Token(t, "alice", nil)))
+	logs := new(logBuffer)
+	_, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth, Logger: logs.logger()})
+	c := srv.Dial(withCookie(testSigner.Token(t, "alice", nil)))
 	defer c.Close()
 
 	down.Store(true)
-	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": hsSigner.Token(t, "alice", nil)})
+	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": testSigner.Token(t, "alice", nil)})
 	if ack.OK() || ack.Error.Code != wsgate.CodeUnavailable || ack.Error.Message != "authentication unavailable" {
 		t.Fatalf("refresh while the authenticator is down: %s %+v, want UNAVAILABLE", ack.Data, ack.Error)
 	}
@@ -213,18 +188,18 @@ func TestRefreshAuthenticatorUnavailable(t *testing.T) {
 		t.Errorf("the outage is not logged at Error level:\n%s", logs)
 	}
 	down.Store(false)
-	forged := wsgatetest.Signer{Key: hsOtherKey, Issuer: hsIssuer, Audience: hsAudience}.Token(t, "alice", nil)
+	forged := wsgatetest.Signer{Key: otherKey, Issuer: testIssuer, Audience: testAudience}.Token(t, "alice", nil)
 	ack = c.Request(wsgate.RefreshEvent, map[string]string{"token": forged})
 	if ack.OK() || ack.Error.Code != wsgate.CodeUnauthorized || ack.Error.Message != "invalid token" {
 		t.Fatalf("refresh with a forged token: %s %+v, want UNAUTHORIZED", ack.Data, ack.Error)
 	}
-	ack = c.Request(wsgate.RefreshEvent, map[string]string{"token": hsRawToken(t, `"sub":"alice","SUB":"bob"`)})
+	ack = c.Request(wsgate.RefreshEvent, map[string]string{"token": rawToken(t, `"sub":"alice","SUB":"bob"`)})
 	if ack.OK() || ack.Error.Code != wsgate.CodeUnauthorized {
 		t.Fatalf("refresh with an ambiguous token: %s %+v, want UNAUTHORIZED", ack.Data, ack.Error)
 	}
-	hsWhoami(t, c, "alice")
-	ack = c.Request(wsgate.RefreshEvent, map[string]string{"token": hsSigner.Sign(t, jwt.MapClaims{
-		"iss": hsIssuer, "aud": hsAudience, "sub": "alice", "exp": time.Now().Add(2 * time.Hour).Unix(),
+	wantWhoami(t, c, "alice")
+	ack = c.Request(wsgate.RefreshEvent, map[string]string{"token": testSigner.Sign(t, jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "alice", "exp": time.Now().Add(2 * time.Hour).Unix(),
 	})})
 	if !ack.OK() {
 		t.Fatalf("refresh with a good token: %+v", ack.Error)

@@ -63,9 +63,9 @@ func rawExchange(t *testing.T, addr, request string) (resp *http.Response, close
 
 func TestHandshakeRefusalsDoNotWaitForTheBody(t *testing.T) {
 	t.Parallel()
-	gw := hsNewGateway(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t)})
-	hsShutdownOnCleanup(t, gw)
-	srv := hsRealServer(t, gw)
+	gw := newWhoamiGateway(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: roleJWT(t)})
+	shutdownOnCleanup(t, gw)
+	srv := realServer(t, gw)
 	addr := srv.Listener.Addr().String()
 
 	upgrade := "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -74,18 +74,18 @@ func TestHandshakeRefusalsDoNotWaitForTheBody(t *testing.T) {
 		request string
 		status  int
 	}{
-		{"426 plain POST, large body announced", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\nContent-Length: 1000000\r\n\r\n", http.StatusUpgradeRequired},
-		{"426 plain POST, small body announced", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\nContent-Length: 1000\r\n\r\n", http.StatusUpgradeRequired},
-		{"426 chunked body", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\nTransfer-Encoding: chunked\r\n\r\n", http.StatusUpgradeRequired},
-		{"426 partial body", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\nContent-Length: 1000\r\n\r\n{\"a\":", http.StatusUpgradeRequired},
+		{"426 plain POST, large body announced", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\nContent-Length: 1000000\r\n\r\n", http.StatusUpgradeRequired},
+		{"426 plain POST, small body announced", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\nContent-Length: 1000\r\n\r\n", http.StatusUpgradeRequired},
+		{"426 chunked body", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\nTransfer-Encoding: chunked\r\n\r\n", http.StatusUpgradeRequired},
+		{"426 partial body", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\nContent-Length: 1000\r\n\r\n{\"a\":", http.StatusUpgradeRequired},
 		{"403 origin", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.net\r\nContent-Length: 1000\r\n\r\n", http.StatusForbidden},
 		{"403 origin, large body", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.net\r\nContent-Length: 1000000\r\n\r\n", http.StatusForbidden},
-		{"400 bad handshake", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\n" + upgrade + "Content-Length: 1000\r\n\r\n", http.StatusBadRequest},
+		{"400 bad handshake", "POST /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\n" + upgrade + "Content-Length: 1000\r\n\r\n", http.StatusBadRequest},
 		// A handshake has no body: one that announces a body is refused
 		// before the token is read.
-		{"400 upgrade with a body", "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\n" + upgrade + "Content-Length: 1000\r\n\r\n", http.StatusBadRequest},
-		{"400 upgrade with a chunked body", "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\n" + upgrade + "Transfer-Encoding: chunked\r\n\r\n", http.StatusBadRequest},
-		{"preflight", "OPTIONS /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + hsOrigin + "\r\nAccess-Control-Request-Method: GET\r\nContent-Length: 1000\r\n\r\n", http.StatusNoContent},
+		{"400 upgrade with a body", "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\n" + upgrade + "Content-Length: 1000\r\n\r\n", http.StatusBadRequest},
+		{"400 upgrade with a chunked body", "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\n" + upgrade + "Transfer-Encoding: chunked\r\n\r\n", http.StatusBadRequest},
+		{"preflight", "OPTIONS /ws HTTP/1.1\r\nHost: x\r\nOrigin: " + testOrigin + "\r\nAccess-Control-Request-Method: GET\r\nContent-Length: 1000\r\n\r\n", http.StatusNoContent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -107,16 +107,16 @@ func TestHandshakeRefusalsDoNotWaitForTheBody(t *testing.T) {
 // without a body leaves the connection to keep-alive, as net/http would.
 func TestHandshakeRefusalKeepsTheConnectionWithoutBody(t *testing.T) {
 	t.Parallel()
-	gw := hsNewGateway(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t)})
-	hsShutdownOnCleanup(t, gw)
-	srv := hsRealServer(t, gw)
+	gw := newWhoamiGateway(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: roleJWT(t)})
+	shutdownOnCleanup(t, gw)
+	srv := realServer(t, gw)
 	client := srv.Client()
 	for range 2 {
 		req, err := http.NewRequest(http.MethodGet, srv.URL+"/ws", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Origin", hsOrigin)
+		req.Header.Set("Origin", testOrigin)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)

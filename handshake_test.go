@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,166 +27,21 @@ import (
 // rules"), tested from the outside: every refusal is checked for its
 // status, its JSON body and the absence of an upgrade.
 
-const (
-	hsOrigin   = "https://app.example.org"
-	hsIssuer   = "https://auth.example.org"
-	hsAudience = "wsgate-handshake-test"
-)
-
-var (
-	hsKey      = []byte("handshake-test-key-0123456789-abcdef")
-	hsOtherKey = []byte("another-key-entirely-9876543210-zyxwvu")
-	hsSigner   = wsgatetest.Signer{Key: hsKey, Issuer: hsIssuer, Audience: hsAudience}
-)
-
-type hsClaims struct {
-	jwt.RegisteredClaims
-	Role string `json:"role,omitempty"`
-}
-
-// hsQuiet discards the gateway's logs.
-func hsQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// hsJWT returns the HS256 verifier the signer's tokens pass.
-func hsJWT(t *testing.T) wsgate.Authenticator {
-	t.Helper()
-	v, err := wsgate.NewJWT[hsClaims](wsgate.JWTOptions{
-		Methods: []string{"HS256"}, Key: hsKey, Issuer: hsIssuer, Audience: hsAudience,
-	})
-	if err != nil {
-		t.Fatalf("NewJWT: %v", err)
-	}
-	return v
-}
-
-// hsCounting wraps a in an authenticator that counts its calls.
-func hsCounting(a wsgate.Authenticator) (wsgate.Authenticator, *atomic.Int64) {
-	n := new(atomic.Int64)
-	return wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
-		n.Add(1)
-		return a.Authenticate(ctx, token)
-	}), n
-}
-
-// hsNewGateway builds a gateway for opts (with a quiet logger unless one
-// is set) and registers "whoami", which answers the principal's subject, ""
-// for an anonymous connection.
-func hsNewGateway(t *testing.T, opts wsgate.Options) *wsgate.Gateway {
-	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = hsQuiet()
-	}
-	gw, err := wsgate.New(opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	gw.Handle("whoami", func(c *wsgate.Context) (any, error) {
-		if p := c.Principal(); p != nil {
-			return p.Subject, nil
-		}
-		return "", nil
-	}, wsgate.HandlerOptions{})
-	return gw
-}
-
-// hsNew returns a gateway for opts served in memory.
-func hsNew(t *testing.T, opts wsgate.Options) (*wsgate.Gateway, *wsgatetest.Server) {
-	t.Helper()
-	gw := hsNewGateway(t, opts)
-	return gw, wsgatetest.NewServer(t, gw)
-}
-
-// hsCookieOpts is the browser set-up: a JWT in the default cookie, one
-// allowed origin.
-func hsCookieOpts(t *testing.T) wsgate.Options {
-	return wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t)}
-}
-
-// hsWithCookie dials from the allowed origin with token in the default
-// cookie.
-func hsWithCookie(token string) wsgatetest.DialOptions {
-	return wsgatetest.DialOptions{
-		Origin:  hsOrigin,
-		Cookies: []*http.Cookie{{Name: wsgate.DefaultTokenCookie, Value: token}},
-	}
-}
-
-func hsBearer(token string) http.Header {
-	return http.Header{"Authorization": {"Bearer " + token}}
-}
-
-// hsWhoami asks the connection who it is and checks the answer.
-func hsWhoami(t *testing.T, c *wsgatetest.Client, want string) {
-	t.Helper()
-	ack := c.Request("whoami", nil)
-	if !ack.OK() {
-		t.Fatalf("whoami: error %+v", ack.Error)
-	}
-	var got string
-	if err := ack.Decode(&got); err != nil {
-		t.Fatalf("whoami: %s: %v", ack.Data, err)
-	}
-	if got != want {
-		t.Fatalf("whoami = %q, want %q", got, want)
-	}
-}
-
-// hsWantRefusal checks a refusal's status, its JSON error body and message,
-// and the headers every refusal carries.
-func hsWantRefusal(t *testing.T, he *wsgatetest.HandshakeError, status int, message string) {
-	t.Helper()
-	if he.Status != status {
-		t.Fatalf("status %d (body %s), want %d", he.Status, he.RawBody, status)
-	}
-	if ct := he.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
-	}
-	var body map[string]any
-	if err := json.Unmarshal(he.RawBody, &body); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", he.RawBody, err)
-	}
-	if body["status"] != "error" || body["message"] != message {
-		t.Errorf("body %s, want status \"error\" and message %q", he.RawBody, message)
-	}
-	if he.Header.Get("Sec-WebSocket-Accept") != "" || he.Header.Get("Upgrade") != "" && status != http.StatusUpgradeRequired {
-		t.Errorf("refusal carries upgrade headers: %v", he.Header)
-	}
-	if status == http.StatusUnauthorized && !strings.HasPrefix(he.Header.Get("WWW-Authenticate"), "Bearer") {
-		t.Errorf("401 with WWW-Authenticate %q, want Bearer…", he.Header.Get("WWW-Authenticate"))
-	}
-}
-
-// hsWantNoLeak fails if body holds token or any long piece of it.
-func hsWantNoLeak(t *testing.T, body []byte, token string) {
-	t.Helper()
-	if token == "" {
-		return
-	}
-	if bytes.Contains(body, []byte(token)) {
-		t.Fatalf("body %s holds the token", body)
-	}
-	for _, part := range strings.FieldsFunc(token, func(r rune) bool { return r == '.' || r == ' ' }) {
-		if len(part) >= 8 && bytes.Contains(body, []byte(part)) {
-			t.Fatalf("body %s holds part of the token (%q)", body, part)
-		}
-	}
-}
-
 // ---------------------------------------------------------------- mounting
 
 func TestHandshakeMountedOnMux(t *testing.T) {
 	t.Parallel()
-	gw := hsNewGateway(t, hsCookieOpts(t))
+	gw := newWhoamiGateway(t, cookieJWTOptions(t))
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", gw)
 	mux.Handle("OPTIONS /ws", gw)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "app page", http.StatusTeapot) })
 	srv := wsgatetest.NewServer(t, mux)
 
-	opts := hsWithCookie(hsSigner.Token(t, "alice", nil))
+	opts := withCookie(testSigner.Token(t, "alice", nil))
 	opts.Path = "/ws"
 	c := srv.Dial(opts)
-	hsWhoami(t, c, "alice")
+	wantWhoami(t, c, "alice")
 	c.Close()
 
 	// Another path of the same mux is not the gateway (Refused would fail
@@ -203,15 +57,15 @@ func TestHandshakeTwoGatewaysDoNotInterfere(t *testing.T) {
 	t.Parallel()
 	const originA, originB = "https://a.example.org", "https://b.example.org"
 	keyB := []byte("gateway-b-has-its-own-key-0123456789ab")
-	signerB := wsgatetest.Signer{Key: keyB, Issuer: hsIssuer, Audience: hsAudience}
-	verB, err := wsgate.NewJWT[hsClaims](wsgate.JWTOptions{Methods: []string{"HS256"}, Key: keyB, Issuer: hsIssuer, Audience: hsAudience})
+	signerB := wsgatetest.Signer{Key: keyB, Issuer: testIssuer, Audience: testAudience}
+	verB, err := wsgate.NewJWT[roleClaims](wsgate.JWTOptions{Methods: []string{"HS256"}, Key: keyB, Issuer: testIssuer, Audience: testAudience})
 	if err != nil {
 		t.Fatal(err)
 	}
-	authA, callsA := hsCounting(hsJWT(t))
-	authB, callsB := hsCounting(verB)
-	gwA := hsNewGateway(t, wsgate.Options{Origins: []string{originA}, Authenticator: authA})
-	gwB := hsNewGateway(t, wsgate.Options{Origins: []string{originB}, Authenticator: authB})
+	authA, callsA := countingAuthenticator(roleJWT(t))
+	authB, callsB := countingAuthenticator(verB)
+	gwA := newWhoamiGateway(t, wsgate.Options{Origins: []string{originA}, Authenticator: authA})
+	gwB := newWhoamiGateway(t, wsgate.Options{Origins: []string{originB}, Authenticator: authB})
 	mux := http.NewServeMux()
 	mux.Handle("/a", gwA)
 	mux.Handle("/b", gwB)
@@ -221,20 +75,20 @@ func TestHandshakeTwoGatewaysDoNotInterfere(t *testing.T) {
 		return wsgatetest.DialOptions{Path: path, Origin: origin,
 			Cookies: []*http.Cookie{{Name: wsgate.DefaultTokenCookie, Value: token}}}
 	}
-	tokA, tokB := hsSigner.Token(t, "alice", nil), signerB.Token(t, "bob", nil)
+	tokA, tokB := testSigner.Token(t, "alice", nil), signerB.Token(t, "bob", nil)
 
 	a := srv.Dial(dial("/a", originA, tokA))
-	hsWhoami(t, a, "alice")
+	wantWhoami(t, a, "alice")
 	b := srv.Dial(dial("/b", originB, tokB))
-	hsWhoami(t, b, "bob")
+	wantWhoami(t, b, "bob")
 
 	// A's token at B, and B's at A: signed with the other key.
-	hsWantRefusal(t, srv.Refused(dial("/b", originB, tokA)), http.StatusUnauthorized, "invalid token")
-	hsWantRefusal(t, srv.Refused(dial("/a", originA, tokB)), http.StatusUnauthorized, "invalid token")
+	wantRefusal(t, srv.Refused(dial("/b", originB, tokA)), http.StatusUnauthorized, "invalid token")
+	wantRefusal(t, srv.Refused(dial("/a", originA, tokB)), http.StatusUnauthorized, "invalid token")
 	// A's origin at B, and B's at A.
 	beforeA, beforeB := callsA.Load(), callsB.Load()
-	hsWantRefusal(t, srv.Refused(dial("/b", originA, tokB)), http.StatusForbidden, "origin not allowed")
-	hsWantRefusal(t, srv.Refused(dial("/a", originB, tokA)), http.StatusForbidden, "origin not allowed")
+	wantRefusal(t, srv.Refused(dial("/b", originA, tokB)), http.StatusForbidden, "origin not allowed")
+	wantRefusal(t, srv.Refused(dial("/a", originB, tokA)), http.StatusForbidden, "origin not allowed")
 	if callsA.Load() != beforeA || callsB.Load() != beforeB {
 		t.Fatalf("an authenticator ran for a refused origin")
 	}
@@ -249,26 +103,26 @@ func TestHandshakeTwoGatewaysDoNotInterfere(t *testing.T) {
 
 func TestHandshakeOriginPolicy(t *testing.T) {
 	t.Parallel()
-	auth, calls := hsCounting(hsJWT(t))
-	_, srv := hsNew(t, wsgate.Options{
-		Origins:       []string{hsOrigin, "https://*.example.com", "http://localhost:3000"},
+	auth, calls := countingAuthenticator(roleJWT(t))
+	_, srv := newWhoamiServer(t, wsgate.Options{
+		Origins:       []string{testOrigin, "https://*.example.com", "http://localhost:3000"},
 		Authenticator: auth,
 	})
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 	dial := func(origin string) wsgatetest.DialOptions {
-		o := hsWithCookie(token)
+		o := withCookie(token)
 		o.Origin = origin
 		return o
 	}
 
 	for _, origin := range []string{
-		hsOrigin,
+		testOrigin,
 		"https://app.example.org:443", // the default port is the same origin
 		"https://chat.example.com",    // one label under the wildcard
 		"http://localhost:3000",
 	} {
 		c := srv.Dial(dial(origin))
-		hsWhoami(t, c, "alice")
+		wantWhoami(t, c, "alice")
 		c.Close()
 	}
 
@@ -289,11 +143,11 @@ func TestHandshakeOriginPolicy(t *testing.T) {
 		t.Run(origin, func(t *testing.T) {
 			before := calls.Load()
 			he := srv.Refused(dial(origin))
-			hsWantRefusal(t, he, http.StatusForbidden, "origin not allowed")
+			wantRefusal(t, he, http.StatusForbidden, "origin not allowed")
 			if he.Body.Code != wsgate.CodeOriginNotAllowed {
 				t.Errorf("code %q, want %q", he.Body.Code, wsgate.CodeOriginNotAllowed)
 			}
-			hsWantNoLeak(t, he.RawBody, token)
+			wantNoLeak(t, he.RawBody, token)
 			if calls.Load() != before {
 				t.Fatalf("the authenticator ran for a refused origin")
 			}
@@ -303,18 +157,18 @@ func TestHandshakeOriginPolicy(t *testing.T) {
 
 func TestHandshakeOriginHeaderTwice(t *testing.T) {
 	t.Parallel()
-	auth, calls := hsCounting(hsJWT(t))
-	_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin, "https://other.example.org"}, Authenticator: auth})
-	token := hsSigner.Token(t, "alice", nil)
+	auth, calls := countingAuthenticator(roleJWT(t))
+	_, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin, "https://other.example.org"}, Authenticator: auth})
+	token := testSigner.Token(t, "alice", nil)
 	for _, origins := range [][]string{
-		{hsOrigin, hsOrigin},
-		{hsOrigin, "https://other.example.org"},
-		{"https://evil.example.net", hsOrigin},
+		{testOrigin, testOrigin},
+		{testOrigin, "https://other.example.org"},
+		{"https://evil.example.net", testOrigin},
 	} {
-		opts := hsWithCookie(token)
+		opts := withCookie(token)
 		opts.Origin = ""
 		opts.Header = http.Header{"Origin": origins}
-		hsWantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
+		wantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
 	}
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("authenticator called %d times", n)
@@ -325,28 +179,28 @@ func TestHandshakeOriginFunc(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var asked []string
-	_, srv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin},
+	_, srv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin},
 		OriginFunc: func(origin string) bool {
 			mu.Lock()
 			asked = append(asked, origin)
 			mu.Unlock()
 			return origin == "https://partner.example.net"
 		},
-		Authenticator: hsJWT(t),
+		Authenticator: roleJWT(t),
 	})
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 
-	opts := hsWithCookie(token)
+	opts := withCookie(token)
 	opts.Origin = "https://PARTNER.example.net:443"
 	c := srv.Dial(opts)
-	hsWhoami(t, c, "alice")
+	wantWhoami(t, c, "alice")
 	c.Close()
 
 	opts.Origin = "https://stranger.example.net"
-	hsWantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
+	wantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
 
-	opts.Origin = hsOrigin // allowed by the list: the func is not asked
+	opts.Origin = testOrigin // allowed by the list: the func is not asked
 	srv.Dial(opts).Close()
 
 	mu.Lock()
@@ -359,26 +213,26 @@ func TestHandshakeOriginFunc(t *testing.T) {
 
 func TestHandshakeMissingOrigin(t *testing.T) {
 	t.Parallel()
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 	noOrigin := func(opts wsgatetest.DialOptions) wsgatetest.DialOptions {
 		opts.Origin = ""
 		return opts
 	}
-	cookieOnly := noOrigin(hsWithCookie(token))
-	bearerOnly := wsgatetest.DialOptions{Header: hsBearer(token)}
+	cookieOnly := noOrigin(withCookie(token))
+	bearerOnly := wsgatetest.DialOptions{Header: bearerHeader(token)}
 
 	t.Run("cookie", func(t *testing.T) {
 		t.Parallel()
 		for _, allowMissing := range []bool{false, true} {
-			auth, calls := hsCounting(hsJWT(t))
-			_, srv := hsNew(t, wsgate.Options{
-				Origins: []string{hsOrigin}, Authenticator: auth, AllowMissingOrigin: allowMissing,
+			auth, calls := countingAuthenticator(roleJWT(t))
+			_, srv := newWhoamiServer(t, wsgate.Options{
+				Origins: []string{testOrigin}, Authenticator: auth, AllowMissingOrigin: allowMissing,
 			})
 			he := srv.Refused(cookieOnly)
 			if he.Status != http.StatusForbidden {
 				t.Fatalf("AllowMissingOrigin=%v: %d %s, want 403", allowMissing, he.Status, he.RawBody)
 			}
-			hsWantNoLeak(t, he.RawBody, token)
+			wantNoLeak(t, he.RawBody, token)
 			if calls.Load() != 0 {
 				t.Fatalf("AllowMissingOrigin=%v: the authenticator ran for a cookie without Origin", allowMissing)
 			}
@@ -388,18 +242,18 @@ func TestHandshakeMissingOrigin(t *testing.T) {
 	t.Run("bearer", func(t *testing.T) {
 		t.Parallel()
 		opts := wsgate.Options{
-			Origins:       []string{hsOrigin},
-			Authenticator: hsJWT(t),
+			Origins:       []string{testOrigin},
+			Authenticator: roleJWT(t),
 			TokenSources:  []wsgate.TokenSource{wsgate.BearerToken()},
 		}
-		_, strict := hsNew(t, opts)
+		_, strict := newWhoamiServer(t, opts)
 		if he := strict.Refused(bearerOnly); he.Status != http.StatusForbidden {
 			t.Fatalf("default: %d %s, want 403", he.Status, he.RawBody)
 		}
 		opts.AllowMissingOrigin = true
-		_, lenient := hsNew(t, opts)
+		_, lenient := newWhoamiServer(t, opts)
 		c := lenient.Dial(bearerOnly)
-		hsWhoami(t, c, "alice")
+		wantWhoami(t, c, "alice")
 		c.Close()
 	})
 
@@ -407,9 +261,9 @@ func TestHandshakeMissingOrigin(t *testing.T) {
 	// follows the source that found the token, not the configuration.
 	t.Run("cookie among sources", func(t *testing.T) {
 		t.Parallel()
-		auth, calls := hsCounting(hsJWT(t))
-		_, srv := hsNew(t, wsgate.Options{
-			Origins:            []string{hsOrigin},
+		auth, calls := countingAuthenticator(roleJWT(t))
+		_, srv := newWhoamiServer(t, wsgate.Options{
+			Origins:            []string{testOrigin},
 			Authenticator:      auth,
 			TokenSources:       []wsgate.TokenSource{wsgate.BearerToken(), wsgate.CookieToken(wsgate.DefaultTokenCookie)},
 			AllowMissingOrigin: true,
@@ -421,7 +275,7 @@ func TestHandshakeMissingOrigin(t *testing.T) {
 			t.Fatalf("the authenticator ran for a cookie without Origin")
 		}
 		c := srv.Dial(bearerOnly)
-		hsWhoami(t, c, "alice")
+		wantWhoami(t, c, "alice")
 		c.Close()
 	})
 }
@@ -429,36 +283,36 @@ func TestHandshakeMissingOrigin(t *testing.T) {
 func TestHandshakeNewRefusesCookieAuthWithoutOrigins(t *testing.T) {
 	t.Parallel()
 	for name, opts := range map[string]wsgate.Options{
-		"default source": {Authenticator: hsJWT(t)},
-		"explicit cookie": {Authenticator: hsJWT(t), TokenSources: []wsgate.TokenSource{
+		"default source": {Authenticator: roleJWT(t)},
+		"explicit cookie": {Authenticator: roleJWT(t), TokenSources: []wsgate.TokenSource{
 			wsgate.BearerToken(), wsgate.CookieToken("__Host-session"),
 		}},
-		"missing origin allowed": {Authenticator: hsJWT(t), AllowMissingOrigin: true},
+		"missing origin allowed": {Authenticator: roleJWT(t), AllowMissingOrigin: true},
 	} {
 		if gw, err := wsgate.New(opts); err == nil || gw != nil {
 			t.Errorf("%s: New = %v, %v; want an error", name, gw, err)
 		}
 	}
 	// Header tokens need no origin list: no browser sends them by itself.
-	if _, err := wsgate.New(wsgate.Options{Authenticator: hsJWT(t), TokenSources: []wsgate.TokenSource{wsgate.BearerToken()}}); err != nil {
+	if _, err := wsgate.New(wsgate.Options{Authenticator: roleJWT(t), TokenSources: []wsgate.TokenSource{wsgate.BearerToken()}}); err != nil {
 		t.Errorf("bearer only: %v", err)
 	}
 }
 
 func TestHandshakeInsecureAllowAnyOrigin(t *testing.T) {
 	t.Parallel()
-	_, srv := hsNew(t, wsgate.Options{Authenticator: hsJWT(t), InsecureAllowAnyOrigin: true})
-	token := hsSigner.Token(t, "alice", nil)
+	_, srv := newWhoamiServer(t, wsgate.Options{Authenticator: roleJWT(t), InsecureAllowAnyOrigin: true})
+	token := testSigner.Token(t, "alice", nil)
 	for _, origin := range []string{"https://anything.example.net", "http://localhost:5173"} {
-		opts := hsWithCookie(token)
+		opts := withCookie(token)
 		opts.Origin = origin
 		c := srv.Dial(opts)
-		hsWhoami(t, c, "alice")
+		wantWhoami(t, c, "alice")
 		c.Close()
 	}
-	opts := hsWithCookie(token)
+	opts := withCookie(token)
 	opts.Origin = "null"
-	hsWantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
+	wantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
 	opts.Origin = "" // still a cookie: an Origin is required
 	if he := srv.Refused(opts); he.Status != http.StatusForbidden {
 		t.Fatalf("no Origin: %d %s, want 403", he.Status, he.RawBody)
@@ -467,31 +321,11 @@ func TestHandshakeInsecureAllowAnyOrigin(t *testing.T) {
 
 // ------------------------------------------- our gate before coder's Accept
 
-// hsRealServer serves h over loopback TCP; cleanup closes it.
-func hsRealServer(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// hsShutdownOnCleanup shuts gw down when the test ends, so no session
-// outlives it.
-func hsShutdownOnCleanup(t *testing.T, gw *wsgate.Gateway) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-}
-
-// hsRealDial dials a real server with coder/websocket's client. On a
+// realDial dials a real server with coder/websocket's client. On a
 // refusal it returns the response, its body read.
-func hsRealDial(t *testing.T, wsURL string, header http.Header) (*websocket.Conn, *http.Response, []byte) {
+func realDial(t *testing.T, wsURL string, header http.Header) (*websocket.Conn, *http.Response, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: header})
 	if err == nil {
@@ -512,7 +346,7 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 	t.Parallel()
 
 	// The control: coder/websocket's Accept with its default check.
-	bare := hsRealServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	bare := realServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
 		if err == nil {
 			ws.CloseNow()
@@ -520,18 +354,18 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 	}))
 	bareHost := strings.TrimPrefix(bare.URL, "http://")
 	sameHostOtherScheme := "https://" + bareHost
-	ws, resp, body := hsRealDial(t, "ws"+strings.TrimPrefix(bare.URL, "http"), http.Header{"Origin": {sameHostOtherScheme}})
+	ws, resp, body := realDial(t, "ws"+strings.TrimPrefix(bare.URL, "http"), http.Header{"Origin": {sameHostOtherScheme}})
 	if ws == nil {
 		t.Fatalf("control: coder's own check refused %s (%d %s); the premise of this test is gone", sameHostOtherScheme, resp.StatusCode, body)
 	}
 	ws.CloseNow()
 
-	gw := hsNewGateway(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t), AllowMissingOrigin: true})
-	hsShutdownOnCleanup(t, gw)
-	srv := hsRealServer(t, gw)
+	gw := newWhoamiGateway(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: roleJWT(t), AllowMissingOrigin: true})
+	shutdownOnCleanup(t, gw)
+	srv := realServer(t, gw)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
-	cookie := wsgate.DefaultTokenCookie + "=" + hsSigner.Token(t, "alice", nil)
+	cookie := wsgate.DefaultTokenCookie + "=" + testSigner.Token(t, "alice", nil)
 
 	for _, header := range []http.Header{
 		{"Origin": {"https://" + host}},          // same host, another scheme
@@ -541,7 +375,7 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 		{}, // no Origin, token in a cookie: coder lets a missing Origin through
 	} {
 		header.Set("Cookie", cookie)
-		ws, resp, body := hsRealDial(t, wsURL, header)
+		ws, resp, body := realDial(t, wsURL, header)
 		if ws != nil {
 			ws.CloseNow()
 			t.Fatalf("Origin %q: upgraded", header.Get("Origin"))
@@ -559,7 +393,7 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 	}
 
 	// And the allowed origin does upgrade, over the same real server.
-	ws, _, body = hsRealDial(t, wsURL, http.Header{"Origin": {hsOrigin}, "Cookie": {cookie}})
+	ws, _, body = realDial(t, wsURL, http.Header{"Origin": {testOrigin}, "Cookie": {cookie}})
 	if ws == nil {
 		t.Fatalf("allowed origin refused: %s", body)
 	}
@@ -568,18 +402,18 @@ func TestHandshakeAcceptUnreachableWithoutOurGate(t *testing.T) {
 
 // ------------------------------------------------------------------ tokens
 
-// hsForged returns tokens that must all be refused by hsJWT, with the
+// forgedTokens returns tokens that must all be refused by roleJWT, with the
 // message the client should see.
-func hsForged(t *testing.T) []struct{ name, token, message string } {
+func forgedTokens(t *testing.T) []struct{ name, token, message string } {
 	t.Helper()
-	good := hsSigner.Token(t, "alice", nil)
-	other := hsSigner.Token(t, "mallory", nil)
+	good := testSigner.Token(t, "alice", nil)
+	other := testSigner.Token(t, "mallory", nil)
 	parts := strings.Split(good, ".")
 	otherParts := strings.Split(other, ".")
 	now := time.Now()
 	claims := func(edit func(*jwt.RegisteredClaims)) jwt.RegisteredClaims {
 		c := jwt.RegisteredClaims{
-			Subject: "alice", Issuer: hsIssuer, Audience: jwt.ClaimStrings{hsAudience},
+			Subject: "alice", Issuer: testIssuer, Audience: jwt.ClaimStrings{testAudience},
 			IssuedAt:  jwt.NewNumericDate(now.Add(-time.Minute)),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
@@ -600,80 +434,80 @@ func hsForged(t *testing.T) []struct{ name, token, message string } {
 		{"oversized", good + strings.Repeat("A", 8<<10), "token too large"},
 		{"signature of another token", parts[0] + "." + parts[1] + "." + otherParts[2], "invalid token"},
 		{"payload swapped", parts[0] + "." + otherParts[1] + "." + parts[2], "invalid token"},
-		{"signed with another key", wsgatetest.Signer{Key: hsOtherKey, Issuer: hsIssuer, Audience: hsAudience}.Token(t, "alice", nil), "invalid token"},
+		{"signed with another key", wsgatetest.Signer{Key: otherKey, Issuer: testIssuer, Audience: testAudience}.Token(t, "alice", nil), "invalid token"},
 		{"alg none", none, "invalid token"},
 		{"alg none, signature kept", strings.Split(none, ".")[0] + "." + parts[1] + "." + parts[2], "invalid token"},
-		{"HS384 where HS256 is required", wsgatetest.Signer{Method: jwt.SigningMethodHS384, Key: hsKey, Issuer: hsIssuer, Audience: hsAudience}.Token(t, "alice", nil), "invalid token"},
-		{"expired", hsSigner.Expired(t, "alice"), "token expired"},
-		{"not valid yet", hsSigner.NotYetValid(t, "alice"), "token not valid yet"},
-		{"no exp", hsSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })), "invalid token"},
-		{"wrong iss", hsSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Issuer = "https://evil.example.net" })), "invalid token"},
-		{"no iss", hsSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Issuer = "" })), "invalid token"},
-		{"wrong aud", hsSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"another-service"} })), "invalid token"},
-		{"no sub", hsSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Subject = "" })), "invalid token"},
+		{"HS384 where HS256 is required", wsgatetest.Signer{Method: jwt.SigningMethodHS384, Key: testKey, Issuer: testIssuer, Audience: testAudience}.Token(t, "alice", nil), "invalid token"},
+		{"expired", testSigner.Expired(t, "alice"), "token expired"},
+		{"not valid yet", testSigner.NotYetValid(t, "alice"), "token not valid yet"},
+		{"no exp", testSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil })), "invalid token"},
+		{"wrong iss", testSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Issuer = "https://evil.example.net" })), "invalid token"},
+		{"no iss", testSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Issuer = "" })), "invalid token"},
+		{"wrong aud", testSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"another-service"} })), "invalid token"},
+		{"no sub", testSigner.Sign(t, claims(func(c *jwt.RegisteredClaims) { c.Subject = "" })), "invalid token"},
 	}
 }
 
 func TestHandshakeTokenRefusals(t *testing.T) {
 	t.Parallel()
-	cookieAuth, cookieCalls := hsCounting(hsJWT(t))
-	_, cookieSrv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: cookieAuth})
-	_, bearerSrv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: hsJWT(t),
+	cookieAuth, cookieCalls := countingAuthenticator(roleJWT(t))
+	_, cookieSrv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: cookieAuth})
+	_, bearerSrv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: roleJWT(t),
 		TokenSources: []wsgate.TokenSource{wsgate.BearerToken()},
 	})
 
 	t.Run("missing", func(t *testing.T) {
 		t.Parallel()
-		hsWantRefusal(t, cookieSrv.Refused(wsgatetest.DialOptions{Origin: hsOrigin}), http.StatusUnauthorized, "missing token")
+		wantRefusal(t, cookieSrv.Refused(wsgatetest.DialOptions{Origin: testOrigin}), http.StatusUnauthorized, "missing token")
 		// Other cookies are not the token.
-		opts := wsgatetest.DialOptions{Origin: hsOrigin, Cookies: []*http.Cookie{{Name: "session", Value: "x"}, {Name: "Access_Token", Value: hsSigner.Token(t, "alice", nil)}}}
-		hsWantRefusal(t, cookieSrv.Refused(opts), http.StatusUnauthorized, "missing token")
-		hsWantRefusal(t, bearerSrv.Refused(wsgatetest.DialOptions{Origin: hsOrigin}), http.StatusUnauthorized, "missing token")
-		hsWantRefusal(t, bearerSrv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{"Authorization": {"Basic YWxpY2U6c2VjcmV0"}}}), http.StatusUnauthorized, "missing token")
+		opts := wsgatetest.DialOptions{Origin: testOrigin, Cookies: []*http.Cookie{{Name: "session", Value: "x"}, {Name: "Access_Token", Value: testSigner.Token(t, "alice", nil)}}}
+		wantRefusal(t, cookieSrv.Refused(opts), http.StatusUnauthorized, "missing token")
+		wantRefusal(t, bearerSrv.Refused(wsgatetest.DialOptions{Origin: testOrigin}), http.StatusUnauthorized, "missing token")
+		wantRefusal(t, bearerSrv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: http.Header{"Authorization": {"Basic YWxpY2U6c2VjcmV0"}}}), http.StatusUnauthorized, "missing token")
 	})
 
-	for _, tc := range hsForged(t) {
+	for _, tc := range forgedTokens(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			before := cookieCalls.Load()
-			he := cookieSrv.Refused(hsWithCookie(tc.token))
-			hsWantRefusal(t, he, http.StatusUnauthorized, tc.message)
-			hsWantNoLeak(t, he.RawBody, tc.token)
+			he := cookieSrv.Refused(withCookie(tc.token))
+			wantRefusal(t, he, http.StatusUnauthorized, tc.message)
+			wantNoLeak(t, he.RawBody, tc.token)
 			if cookieCalls.Load() == before {
 				t.Errorf("the authenticator was not asked about the cookie")
 			}
 
-			he = bearerSrv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: hsBearer(tc.token)})
-			hsWantRefusal(t, he, http.StatusUnauthorized, tc.message)
-			hsWantNoLeak(t, he.RawBody, tc.token)
+			he = bearerSrv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: bearerHeader(tc.token)})
+			wantRefusal(t, he, http.StatusUnauthorized, tc.message)
+			wantNoLeak(t, he.RawBody, tc.token)
 		})
 	}
 
 	t.Run("malformed bearer header", func(t *testing.T) {
 		t.Parallel()
-		good := hsSigner.Token(t, "alice", nil)
+		good := testSigner.Token(t, "alice", nil)
 		for _, h := range []http.Header{
 			{"Authorization": {"Bearer "}},
 			{"Authorization": {"Bearer " + good + " trailing"}},
 			{"Authorization": {"Bearer " + good, "Bearer " + good}},
 		} {
-			he := bearerSrv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: h})
+			he := bearerSrv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: h})
 			if he.Status != http.StatusUnauthorized {
 				t.Fatalf("%q: %d %s, want 401", h.Values("Authorization"), he.Status, he.RawBody)
 			}
-			hsWantNoLeak(t, he.RawBody, good)
+			wantNoLeak(t, he.RawBody, good)
 		}
 	})
 }
 
 func TestHandshakeCookieParsing(t *testing.T) {
 	t.Parallel()
-	_, srv := hsNew(t, hsCookieOpts(t))
-	good := hsSigner.Token(t, "alice", nil)
-	tossed := hsSigner.Token(t, "mallory", nil)
+	_, srv := newWhoamiServer(t, cookieJWTOptions(t))
+	good := testSigner.Token(t, "alice", nil)
+	tossed := testSigner.Token(t, "mallory", nil)
 	withLines := func(lines ...string) wsgatetest.DialOptions {
-		return wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{"Cookie": lines}}
+		return wsgatetest.DialOptions{Origin: testOrigin, Header: http.Header{"Cookie": lines}}
 	}
 
 	for name, opts := range map[string]wsgatetest.DialOptions{
@@ -687,9 +521,9 @@ func TestHandshakeCookieParsing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			he := srv.Refused(opts)
-			hsWantRefusal(t, he, http.StatusUnauthorized, "ambiguous token")
-			hsWantNoLeak(t, he.RawBody, good)
-			hsWantNoLeak(t, he.RawBody, tossed)
+			wantRefusal(t, he, http.StatusUnauthorized, "ambiguous token")
+			wantNoLeak(t, he.RawBody, good)
+			wantNoLeak(t, he.RawBody, tossed)
 		})
 	}
 
@@ -701,7 +535,7 @@ func TestHandshakeCookieParsing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := srv.Dial(opts)
-			hsWhoami(t, c, "alice")
+			wantWhoami(t, c, "alice")
 			c.Close()
 		})
 	}
@@ -709,49 +543,49 @@ func TestHandshakeCookieParsing(t *testing.T) {
 
 func TestHandshakeHostPrefixedCookie(t *testing.T) {
 	t.Parallel()
-	_, srv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: hsJWT(t),
+	_, srv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: roleJWT(t),
 		TokenSources: []wsgate.TokenSource{wsgate.CookieToken("__Host-access_token")},
 	})
-	token := hsSigner.Token(t, "alice", nil)
-	c := srv.Dial(wsgatetest.DialOptions{Origin: hsOrigin, Cookies: []*http.Cookie{{Name: "__Host-access_token", Value: token}}})
-	hsWhoami(t, c, "alice")
+	token := testSigner.Token(t, "alice", nil)
+	c := srv.Dial(wsgatetest.DialOptions{Origin: testOrigin, Cookies: []*http.Cookie{{Name: "__Host-access_token", Value: token}}})
+	wantWhoami(t, c, "alice")
 	c.Close()
 	// The unprefixed name (which any subdomain can set) is another cookie.
-	hsWantRefusal(t, srv.Refused(hsWithCookie(token)), http.StatusUnauthorized, "missing token")
+	wantRefusal(t, srv.Refused(withCookie(token)), http.StatusUnauthorized, "missing token")
 	// And the prefixed one present twice is as ambiguous as any other.
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Cookies: []*http.Cookie{
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Cookies: []*http.Cookie{
 		{Name: "__Host-access_token", Value: token}, {Name: "__Host-access_token", Value: token},
 	}}), http.StatusUnauthorized, "ambiguous token")
 }
 
 func TestHandshakeTokenSourceOrder(t *testing.T) {
 	t.Parallel()
-	auth, calls := hsCounting(hsJWT(t))
-	_, srv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: auth,
+	auth, calls := countingAuthenticator(roleJWT(t))
+	_, srv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: auth,
 		TokenSources: []wsgate.TokenSource{wsgate.BearerToken(), wsgate.CookieToken(wsgate.DefaultTokenCookie)},
 	})
-	bob, carol := hsSigner.Token(t, "bob", nil), hsSigner.Token(t, "carol", nil)
+	bob, carol := testSigner.Token(t, "bob", nil), testSigner.Token(t, "carol", nil)
 	both := func(bearer http.Header, cookie string) wsgatetest.DialOptions {
-		o := hsWithCookie(cookie)
+		o := withCookie(cookie)
 		o.Header = bearer
 		return o
 	}
 
 	// Both present: the first source wins.
-	c := srv.Dial(both(hsBearer(bob), carol))
-	hsWhoami(t, c, "bob")
+	c := srv.Dial(both(bearerHeader(bob), carol))
+	wantWhoami(t, c, "bob")
 	c.Close()
 	// Only the second present: it is used.
-	c = srv.Dial(hsWithCookie(carol))
-	hsWhoami(t, c, "carol")
+	c = srv.Dial(withCookie(carol))
+	wantWhoami(t, c, "carol")
 	c.Close()
 
 	// The first present but bad: refused, never a fall-through to the
 	// good cookie.
 	for name, bearer := range map[string]http.Header{
-		"bad signature": hsBearer(hsSigner.Expired(t, "bob")),
+		"bad signature": bearerHeader(testSigner.Expired(t, "bob")),
 		"empty":         {"Authorization": {"Bearer "}},
 		"not b64token":  {"Authorization": {"Bearer " + bob + "!"}},
 		"twice":         {"Authorization": {"Bearer " + bob, "Bearer " + bob}},
@@ -769,63 +603,63 @@ func TestHandshakeTokenSourceOrder(t *testing.T) {
 
 func TestHandshakeQueryToken(t *testing.T) {
 	t.Parallel()
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 	q := url.Values{"access_token": {token}}
 
-	_, with := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: hsJWT(t), AllowMissingOrigin: true,
+	_, with := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: roleJWT(t), AllowMissingOrigin: true,
 		TokenSources: []wsgate.TokenSource{wsgate.QueryToken("access_token")},
 	})
-	c := with.Dial(wsgatetest.DialOptions{Origin: hsOrigin, Query: q})
-	hsWhoami(t, c, "alice")
+	c := with.Dial(wsgatetest.DialOptions{Origin: testOrigin, Query: q})
+	wantWhoami(t, c, "alice")
 	c.Close()
 	c = with.Dial(wsgatetest.DialOptions{Query: q}) // not ambient: no Origin needed with the option
-	hsWhoami(t, c, "alice")
+	wantWhoami(t, c, "alice")
 	c.Close()
-	he := with.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Query: url.Values{"access_token": {token, token}}})
-	hsWantRefusal(t, he, http.StatusUnauthorized, "invalid token")
-	hsWantNoLeak(t, he.RawBody, token)
+	he := with.Refused(wsgatetest.DialOptions{Origin: testOrigin, Query: url.Values{"access_token": {token, token}}})
+	wantRefusal(t, he, http.StatusUnauthorized, "invalid token")
+	wantNoLeak(t, he.RawBody, token)
 
 	// Not configured: a query token is ignored, even a valid one.
-	_, without := hsNew(t, hsCookieOpts(t))
-	he = without.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Query: q})
-	hsWantRefusal(t, he, http.StatusUnauthorized, "missing token")
-	hsWantNoLeak(t, he.RawBody, token)
+	_, without := newWhoamiServer(t, cookieJWTOptions(t))
+	he = without.Refused(wsgatetest.DialOptions{Origin: testOrigin, Query: q})
+	wantRefusal(t, he, http.StatusUnauthorized, "missing token")
+	wantNoLeak(t, he.RawBody, token)
 }
 
 func TestHandshakeSubprotocolToken(t *testing.T) {
 	t.Parallel()
-	_, srv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: hsJWT(t),
+	_, srv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: roleJWT(t),
 		TokenSources: []wsgate.TokenSource{wsgate.SubprotocolToken("access_token")},
 	})
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 
-	c := srv.Dial(wsgatetest.DialOptions{Origin: hsOrigin, Subprotocols: []string{"access_token", token}})
+	c := srv.Dial(wsgatetest.DialOptions{Origin: testOrigin, Subprotocols: []string{"access_token", token}})
 	if got := c.Response.Header.Values("Sec-WebSocket-Protocol"); len(got) != 1 || got[0] != "access_token" {
 		t.Fatalf("negotiated %q, want [access_token]", got)
 	}
 	for name, values := range c.Response.Header {
 		for _, v := range values {
-			hsWantNoLeak(t, []byte(name+": "+v), token)
+			wantNoLeak(t, []byte(name+": "+v), token)
 		}
 	}
-	hsWhoami(t, c, "alice")
+	wantWhoami(t, c, "alice")
 	c.Close()
 
 	// The protocol without a token after it, or with a bad one: 401.
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Subprotocols: []string{"access_token"}}), http.StatusUnauthorized, "invalid token")
-	he := srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Subprotocols: []string{"access_token", hsSigner.Expired(t, "alice")}})
-	hsWantRefusal(t, he, http.StatusUnauthorized, "token expired")
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Subprotocols: []string{"access_token"}}), http.StatusUnauthorized, "invalid token")
+	he := srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Subprotocols: []string{"access_token", testSigner.Expired(t, "alice")}})
+	wantRefusal(t, he, http.StatusUnauthorized, "token expired")
 	if he.Header.Get("Sec-WebSocket-Protocol") != "" {
 		t.Fatalf("a refusal negotiated a subprotocol: %v", he.Header)
 	}
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin}), http.StatusUnauthorized, "missing token")
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin}), http.StatusUnauthorized, "missing token")
 }
 
 func TestHandshakeAllowAnonymous(t *testing.T) {
 	t.Parallel()
-	opts := hsCookieOpts(t)
+	opts := cookieJWTOptions(t)
 	opts.AllowAnonymous = true
 	var mu sync.Mutex
 	var principals []*wsgate.Principal
@@ -835,10 +669,10 @@ func TestHandshakeAllowAnonymous(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}}
-	_, srv := hsNew(t, opts)
+	_, srv := newWhoamiServer(t, opts)
 
-	c := srv.Dial(wsgatetest.DialOptions{Origin: hsOrigin})
-	hsWhoami(t, c, "")
+	c := srv.Dial(wsgatetest.DialOptions{Origin: testOrigin})
+	wantWhoami(t, c, "")
 	c.Close()
 	mu.Lock()
 	if len(principals) != 1 || principals[0] != nil {
@@ -846,25 +680,25 @@ func TestHandshakeAllowAnonymous(t *testing.T) {
 	}
 	mu.Unlock()
 
-	c = srv.Dial(hsWithCookie(hsSigner.Token(t, "alice", nil)))
-	hsWhoami(t, c, "alice")
+	c = srv.Dial(withCookie(testSigner.Token(t, "alice", nil)))
+	wantWhoami(t, c, "alice")
 	c.Close()
 
 	// Present but bad is refused all the same.
-	for _, tc := range hsForged(t) {
-		he := srv.Refused(hsWithCookie(tc.token))
+	for _, tc := range forgedTokens(t) {
+		he := srv.Refused(withCookie(tc.token))
 		if he.Status != http.StatusUnauthorized {
 			t.Fatalf("%s: %d %s, want 401", tc.name, he.Status, he.RawBody)
 		}
 	}
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: http.Header{
 		"Cookie": {"access_token=a; access_token=b"},
 	}}), http.StatusUnauthorized, "ambiguous token")
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: http.Header{
 		"Cookie": {"access_token="},
 	}}), http.StatusUnauthorized, "invalid token")
 	// A token cookie whose value is malformed is a broken token, not none.
-	hsWantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: hsOrigin, Header: http.Header{
+	wantRefusal(t, srv.Refused(wsgatetest.DialOptions{Origin: testOrigin, Header: http.Header{
 		"Cookie": {`a=1; access_token=to"ken; b=2`},
 	}}), http.StatusUnauthorized, "invalid token")
 }
@@ -894,9 +728,9 @@ func TestHandshakeAuthenticatorErrors(t *testing.T) {
 			auth := wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
 				return tc.principal, tc.err
 			})
-			_, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth})
-			he := srv.Refused(hsWithCookie("opaque-session-token"))
-			hsWantRefusal(t, he, http.StatusUnauthorized, tc.message)
+			_, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth})
+			he := srv.Refused(withCookie("opaque-session-token"))
+			wantRefusal(t, he, http.StatusUnauthorized, tc.message)
 			if he.Body.Code != tc.code {
 				t.Errorf("code %q, want %q", he.Body.Code, tc.code)
 			}
@@ -911,7 +745,7 @@ func TestHandshakeAuthenticatorErrors(t *testing.T) {
 
 func TestHandshakeConnectGuards(t *testing.T) {
 	t.Parallel()
-	token := hsSigner.Token(t, "alice", nil)
+	token := testSigner.Token(t, "alice", nil)
 
 	for _, tc := range []struct {
 		name    string
@@ -936,11 +770,11 @@ func TestHandshakeConnectGuards(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var after atomic.Int64
-			opts := hsCookieOpts(t)
+			opts := cookieJWTOptions(t)
 			opts.ConnectGuards = []wsgate.Guard{tc.guard, func(*wsgate.Context) error { after.Add(1); return nil }}
-			gw, srv := hsNew(t, opts)
-			he := srv.Refused(hsWithCookie(token))
-			hsWantRefusal(t, he, tc.status, tc.message)
+			gw, srv := newWhoamiServer(t, opts)
+			he := srv.Refused(withCookie(token))
+			wantRefusal(t, he, tc.status, tc.message)
 			if he.Body.Code != tc.code {
 				t.Errorf("code %q, want %q", he.Body.Code, tc.code)
 			}
@@ -949,7 +783,7 @@ func TestHandshakeConnectGuards(t *testing.T) {
 					t.Errorf("body %s leaks %q", he.RawBody, secret)
 				}
 			}
-			hsWantNoLeak(t, he.RawBody, token)
+			wantNoLeak(t, he.RawBody, token)
 			if after.Load() != 0 {
 				t.Errorf("the guard after the denial ran")
 			}
@@ -968,7 +802,7 @@ func TestHandshakeConnectGuardSeesRequestAndPrincipal(t *testing.T) {
 		deadline                           bool
 	}
 	got := make(chan seen, 1)
-	opts := hsCookieOpts(t)
+	opts := cookieJWTOptions(t)
 	opts.ConnectTimeout = time.Minute
 	opts.ConnectGuards = []wsgate.Guard{func(c *wsgate.Context) error {
 		s := seen{path: c.Request().URL.Path, origin: c.Request().Header.Get("Origin"), event: c.Event(), hasConn: c.Conn() != nil}
@@ -978,7 +812,7 @@ func TestHandshakeConnectGuardSeesRequestAndPrincipal(t *testing.T) {
 				s.role, _ = r.(string)
 			}
 		}
-		if cl, ok := wsgate.ClaimsFrom[*hsClaims](c); !ok || cl.Role != s.role {
+		if cl, ok := wsgate.ClaimsFrom[*roleClaims](c); !ok || cl.Role != s.role {
 			s.role = "ClaimsFrom disagrees"
 		}
 		_, s.deadline = c.Context().Deadline()
@@ -988,20 +822,20 @@ func TestHandshakeConnectGuardSeesRequestAndPrincipal(t *testing.T) {
 		}
 		return nil
 	}}
-	_, srv := hsNew(t, opts)
+	_, srv := newWhoamiServer(t, opts)
 
-	dial := hsWithCookie(hsSigner.Token(t, "alice", map[string]any{"role": "admin"}))
+	dial := withCookie(testSigner.Token(t, "alice", map[string]any{"role": "admin"}))
 	dial.Path = "/chat"
 	c := srv.Dial(dial)
-	want := seen{subject: "alice", path: "/chat", origin: hsOrigin, role: "admin", deadline: true}
+	want := seen{subject: "alice", path: "/chat", origin: testOrigin, role: "admin", deadline: true}
 	if s := <-got; s != want {
 		t.Fatalf("guard saw %+v, want %+v", s, want)
 	}
-	hsWhoami(t, c, "alice")
+	wantWhoami(t, c, "alice")
 	c.Close()
 
-	dial = hsWithCookie(hsSigner.Token(t, "bob", map[string]any{"role": "viewer"}))
-	hsWantRefusal(t, srv.Refused(dial), http.StatusForbidden, "Forbidden resource")
+	dial = withCookie(testSigner.Token(t, "bob", map[string]any{"role": "viewer"}))
+	wantRefusal(t, srv.Refused(dial), http.StatusForbidden, "Forbidden resource")
 	if s := <-got; s.subject != "bob" || s.role != "viewer" {
 		t.Fatalf("guard saw %+v", s)
 	}
@@ -1022,19 +856,19 @@ func TestHandshakeConnectTimeout(t *testing.T) {
 		return c.Context().Err()
 	}
 	for name, opts := range map[string]wsgate.Options{
-		"authenticator": {Origins: []string{hsOrigin}, Authenticator: blockingAuth, ConnectTimeout: timeout},
-		"connect guard": {Origins: []string{hsOrigin}, Authenticator: hsJWT(t), ConnectTimeout: timeout,
+		"authenticator": {Origins: []string{testOrigin}, Authenticator: blockingAuth, ConnectTimeout: timeout},
+		"connect guard": {Origins: []string{testOrigin}, Authenticator: roleJWT(t), ConnectTimeout: timeout,
 			ConnectGuards: []wsgate.Guard{blockingGuard}},
-		"guard ignoring the error": {Origins: []string{hsOrigin}, Authenticator: hsJWT(t), ConnectTimeout: timeout,
+		"guard ignoring the error": {Origins: []string{testOrigin}, Authenticator: roleJWT(t), ConnectTimeout: timeout,
 			ConnectGuards: []wsgate.Guard{func(c *wsgate.Context) error { <-c.Context().Done(); return nil }}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			gw, srv := hsNew(t, opts)
+			gw, srv := newWhoamiServer(t, opts)
 			start := time.Now()
-			he := srv.Refused(hsWithCookie(hsSigner.Token(t, "alice", nil)))
+			he := srv.Refused(withCookie(testSigner.Token(t, "alice", nil)))
 			elapsed := time.Since(start)
-			hsWantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
+			wantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
 			if he.Header.Get("Retry-After") == "" {
 				t.Errorf("503 without Retry-After")
 			}
@@ -1063,13 +897,13 @@ func TestHandshakeConnectTimeoutUncooperative(t *testing.T) {
 		<-release // ignores ctx
 		return &wsgate.Principal{Subject: "late"}, nil
 	})
-	gw, srv := hsNew(t, wsgate.Options{
-		Origins: []string{hsOrigin}, Authenticator: stubborn, ConnectTimeout: 50 * time.Millisecond,
+	gw, srv := newWhoamiServer(t, wsgate.Options{
+		Origins: []string{testOrigin}, Authenticator: stubborn, ConnectTimeout: 50 * time.Millisecond,
 	})
 	// Dial's own deadline (5 s) is far past ConnectTimeout: only the
 	// gateway's answer can end this before it.
-	he := srv.Refused(hsWithCookie("token"))
-	hsWantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
+	he := srv.Refused(withCookie("token"))
+	wantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
 	if gw.Len() != 0 {
 		t.Errorf("Len = %d", gw.Len())
 	}
@@ -1079,22 +913,18 @@ func TestHandshakeConnectTimeoutUncooperative(t *testing.T) {
 
 func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 	t.Parallel()
-	auth, calls := hsCounting(hsJWT(t))
-	gw, srv := hsNew(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: auth})
-	c := srv.Dial(hsWithCookie(hsSigner.Token(t, "alice", nil)))
-	hsWhoami(t, c, "alice")
+	auth, calls := countingAuthenticator(roleJWT(t))
+	gw, srv := newWhoamiServer(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth})
+	c := srv.Dial(withCookie(testSigner.Token(t, "alice", nil)))
+	wantWhoami(t, c, "alice")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
+	shutdown(t, gw)
 	if st := c.WaitClosed(); st.Code != wsgate.StatusGoingAway {
 		t.Fatalf("open connection closed with %d, want 1001", st.Code)
 	}
 	before := calls.Load()
-	he := srv.Refused(hsWithCookie(hsSigner.Token(t, "alice", nil)))
-	hsWantRefusal(t, he, http.StatusServiceUnavailable, "shutting down")
+	he := srv.Refused(withCookie(testSigner.Token(t, "alice", nil)))
+	wantRefusal(t, he, http.StatusServiceUnavailable, "shutting down")
 	if he.Header.Get("Retry-After") == "" {
 		t.Fatalf("503 without Retry-After: %v", he.Header)
 	}
@@ -1102,9 +932,9 @@ func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 		t.Fatalf("the authenticator ran after Shutdown")
 	}
 	// The origin policy still comes first.
-	opts := hsWithCookie("x")
+	opts := withCookie("x")
 	opts.Origin = "https://evil.example.net"
-	hsWantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
+	wantRefusal(t, srv.Refused(opts), http.StatusForbidden, "origin not allowed")
 }
 
 // ------------------------------------------------- a real net/http server
@@ -1114,9 +944,9 @@ func TestHandshakeRefusedAfterShutdown(t *testing.T) {
 // connection's deadlines, or an idle WebSocket would die with them.
 func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 	t.Parallel()
-	gw := hsNewGateway(t, wsgate.Options{Origins: []string{hsOrigin}, Authenticator: hsJWT(t)})
+	gw := newWhoamiGateway(t, wsgate.Options{Origins: []string{testOrigin}, Authenticator: roleJWT(t)})
 	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return json.RawMessage(bytes.Clone(c.Data())), nil }, wsgate.HandlerOptions{})
-	hsShutdownOnCleanup(t, gw)
+	shutdownOnCleanup(t, gw)
 	srv := httptest.NewUnstartedServer(gw)
 	srv.Config.ReadHeaderTimeout = 100 * time.Millisecond
 	srv.Config.ReadTimeout = 200 * time.Millisecond
@@ -1125,9 +955,9 @@ func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	ws, _, body := hsRealDial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), http.Header{
-		"Origin": {hsOrigin},
-		"Cookie": {wsgate.DefaultTokenCookie + "=" + hsSigner.Token(t, "alice", nil)},
+	ws, _, body := realDial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), http.Header{
+		"Origin": {testOrigin},
+		"Cookie": {wsgate.DefaultTokenCookie + "=" + testSigner.Token(t, "alice", nil)},
 	})
 	if ws == nil {
 		t.Fatalf("refused: %s", body)
@@ -1136,7 +966,7 @@ func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 
 	roundTrip := func(id int) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
 		defer cancel()
 		req := `{"event":"echo","data":"ping","id":` + strconv.Itoa(id) + `}`
 		if err := ws.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
@@ -1159,7 +989,7 @@ func TestHandshakeServerTimeoutsDoNotReachTheSocket(t *testing.T) {
 	if err := gw.Broadcast("tick", 1); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	if _, b, err := ws.Read(ctx); err != nil || string(b) != `{"event":"tick","data":1}` {
 		t.Fatalf("broadcast after idle: %s, %v", b, err)

@@ -10,15 +10,11 @@ import (
 	"github.com/wsgate/wsgate"
 )
 
-// limNoLeeway makes the JWT verifier check exp exactly, so that a token's
-// expiry is the connection's.
-const limNoLeeway = -1
-
 func TestKeepaliveDropsSilentPeer(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	e.dialRaw("silent") // never reads, so never answers a ping
 
 	d := recv(t, gone, "the silent peer to be dropped")
@@ -36,12 +32,12 @@ func TestKeepaliveKeepsReadingPeer(t *testing.T) {
 	// really does not answer may be dropped.
 	const interval = 50 * time.Millisecond
 	opts := wsgate.Options{PingInterval: interval, PongTimeout: 2 * time.Second}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	c := e.dial("alice") // reads all the time: answers every ping
 
 	time.Sleep(8 * interval)
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 	select {
 	case d := <-gone:
 		t.Fatalf("reading peer dropped with %+v", d.status)
@@ -51,23 +47,23 @@ func TestKeepaliveKeepsReadingPeer(t *testing.T) {
 
 func TestTokenExpiryCloses4001(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	e := newEnv(t, wsgate.Options{}, noLeeway)
 	// exp has one-second granularity: this token runs out 0.5 to 1.5 s
 	// from now.
 	c := e.dialToken(e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond))
-	limWantOK(t, c.Request("echo", 1))
-	limWantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
+	wantOK(t, c.Request("echo", 1))
+	wantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
 }
 
 func TestRefreshExtendsConnection(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	e := newEnv(t, wsgate.Options{}, noLeeway)
 	short := e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond)
 	refreshed := e.dialToken(short)
 	control := e.dialToken(short) // not refreshed: closes at the original expiry
 
 	ack := refreshed.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")})
-	limWantOK(t, ack)
+	wantOK(t, ack)
 	var got struct {
 		Expires *time.Time `json:"expires"`
 	}
@@ -79,31 +75,31 @@ func TestRefreshExtendsConnection(t *testing.T) {
 	}
 
 	// The control connection's close says the original expiry has passed.
-	limWantClosed(t, control, wsgate.StatusTokenExpired, "token expired")
-	limWantOK(t, refreshed.Request("echo", 1))
-	limWantOK(t, refreshed.Request("echo", 2))
+	wantClosed(t, control, wsgate.StatusTokenExpired, "token expired")
+	wantOK(t, refreshed.Request("echo", 1))
+	wantOK(t, refreshed.Request("echo", 2))
 }
 
 func TestRefreshForAnotherSubject(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	e := newEnv(t, wsgate.Options{}, noLeeway)
 	c := e.dialToken(e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond))
 
 	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("mallory")})
-	limWantCode(t, ack, wsgate.CodeForbidden)
+	wantCode(t, ack, wsgate.CodeForbidden)
 	// Refused: the original expiry still holds, and so does the principal.
 	e.gw.Handle("whoami", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil }, wsgate.HandlerOptions{})
 	who := c.Request("whoami", nil)
-	limWantOK(t, who)
+	wantOK(t, who)
 	if string(who.Data) != `"alice"` {
 		t.Fatalf("principal after refused refresh = %s, want alice", who.Data)
 	}
-	limWantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
+	wantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
 }
 
 func TestRefreshWithBadToken(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, limNoLeeway)
+	e := newEnv(t, wsgate.Options{}, noLeeway)
 	c := e.dial("alice")
 
 	forger := e.signer
@@ -119,32 +115,32 @@ func TestRefreshWithBadToken(t *testing.T) {
 		}
 	}
 	// Missing token: the data is wrong, not the credentials.
-	limWantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{}), wsgate.CodeInvalidData)
-	limWantOK(t, c.Request("echo", 1))
+	wantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{}), wsgate.CodeInvalidData)
+	wantOK(t, c.Request("echo", 1))
 }
 
 func TestRefreshOnAnonymousConnection(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{AllowAnonymous: true}, limNoLeeway)
+	e := newEnv(t, wsgate.Options{AllowAnonymous: true}, noLeeway)
 	c := e.srv.Dial(e.dialOptions(""))
 	ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")})
 	if ack.OK() {
 		t.Fatalf("refresh on an anonymous connection succeeded: %s", ack.Data)
 	}
-	limWantCode(t, ack, wsgate.CodeUnauthorized)
-	limWantOK(t, c.Request("echo", 1))
+	wantCode(t, ack, wsgate.CodeUnauthorized)
+	wantOK(t, c.Request("echo", 1))
 }
 
 func TestUnknownProtocolEvent(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	c := e.dial("alice")
-	limWantCode(t, c.Request("$foo", nil), wsgate.CodeUnknownEvent)
+	wantCode(t, c.Request("$foo", nil), wsgate.CodeUnknownEvent)
 	c.Emit("$foo", nil)
 	if body := c.WaitException(); body.Code != wsgate.CodeUnknownEvent {
 		t.Fatalf("exception %+v, want UNKNOWN_EVENT", body)
 	}
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 }
 
 func TestRevalidateRevokes(t *testing.T) {
@@ -155,9 +151,9 @@ func TestRevalidateRevokes(t *testing.T) {
 			return errors.New("session revoked in the database")
 		},
 	}
-	e := limSetup(t, opts, 0)
+	e := newEnv(t, opts, 0)
 	c := e.dial("alice")
-	limWantClosed(t, c, wsgate.StatusPolicyViolation, "revoked")
+	wantClosed(t, c, wsgate.StatusPolicyViolation, "revoked")
 }
 
 func TestRevalidateKeeps(t *testing.T) {
@@ -173,14 +169,14 @@ func TestRevalidateKeeps(t *testing.T) {
 			return nil
 		},
 	}
-	e := limSetup(t, opts, 0)
+	e := newEnv(t, opts, 0)
 	c := e.dial("alice")
 	for range 3 {
 		if sub := recv(t, checked, "a revalidation"); sub != "alice" {
 			t.Fatalf("revalidated %q, want alice", sub)
 		}
 	}
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 }
 
 // TestKeepaliveSparesPeerWhileSlotsAreBusy: with every handler busy and the
@@ -193,20 +189,20 @@ func TestKeepaliveSparesPeerWhileSlotsAreBusy(t *testing.T) {
 	const interval, pongTimeout = 50 * time.Millisecond, 400 * time.Millisecond
 	const conc, queued = 2, 8 // HandlerConcurrency, and what the queue holds
 	opts := wsgate.Options{HandlerConcurrency: conc, PingInterval: interval, PongTimeout: pongTimeout, EventsPerSecond: -1}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
-	entered, release := limBlocking(e.gw)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
+	entered, release := handleBlocking(e.gw)
 	c := e.dial("alice")
 	const n = conc + queued + 1 // the last one makes the read loop wait
 	for id := int64(1); id <= n; id++ {
-		limSend(c, id, "block", "null")
+		send(c, id, "block", "null")
 	}
 	recv(t, entered, "the first handler")
 	recv(t, entered, "the second handler")
 	time.Sleep(4 * pongTimeout) // several keepalive rounds with the loop stuck
 	close(release)
 	for id := int64(1); id <= n; id++ {
-		limWantOK(t, c.WaitAck(id))
+		wantOK(t, c.WaitAck(id))
 	}
 	select {
 	case d := <-gone:

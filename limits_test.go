@@ -2,10 +2,8 @@ package wsgate_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,192 +12,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// Helpers shared by limits_test.go, lifetime_test.go and shutdown_test.go.
-// Their names start with "lim" so that they stay out of the way of other
-// test files of the package.
-
-const limOrigin = "https://app.example.com"
-
-// limWait bounds every wait of these tests: long enough for a loaded
-// machine under -race, short enough that a hang is reported.
-const limWait = 10 * time.Second
-
-type limClaims struct {
-	jwt.RegisteredClaims
-}
-
-// limEnv is a gateway with HS256 cookie authentication served in memory,
-// with an "echo" event that acks its data.
-type limEnv struct {
-	t      *testing.T
-	gw     *wsgate.Gateway
-	srv    *wsgatetest.Server
-	signer wsgatetest.Signer
-}
-
-// limSetup builds the gateway from opts (Origins, Authenticator and Logger
-// are set here) with a JWT verifier of the given leeway (0: the default).
-func limSetup(t *testing.T, opts wsgate.Options, leeway time.Duration) *limEnv {
-	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	v, err := wsgate.NewJWT[limClaims](wsgate.JWTOptions{
-		Methods: []string{"HS256"}, Key: key, Issuer: "limits", Audience: "limits", Leeway: leeway,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Origins = []string{limOrigin}
-	opts.Authenticator = v
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	gw, err := wsgate.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, wsgate.HandlerOptions{})
-	return &limEnv{
-		t:      t,
-		gw:     gw,
-		srv:    wsgatetest.NewServer(t, gw),
-		signer: wsgatetest.Signer{Key: key, Issuer: "limits", Audience: "limits"},
-	}
-}
-
-func (e *limEnv) token(sub string) string {
-	e.t.Helper()
-	return e.signer.Token(e.t, sub, nil)
-}
-
-func (e *limEnv) dialOptions(token string) wsgatetest.DialOptions {
-	o := wsgatetest.DialOptions{Origin: limOrigin, Timeout: limWait}
-	if token != "" {
-		o.Cookies = []*http.Cookie{{Name: wsgate.DefaultTokenCookie, Value: token}}
-	}
-	return o
-}
-
-// dial connects as sub with a fresh one-hour token.
-func (e *limEnv) dial(sub string) *wsgatetest.Client {
-	e.t.Helper()
-	return e.srv.Dial(e.dialOptions(e.token(sub)))
-}
-
-func (e *limEnv) dialToken(token string) *wsgatetest.Client {
-	e.t.Helper()
-	return e.srv.Dial(e.dialOptions(token))
-}
-
-func (e *limEnv) dialErr(sub string) (*wsgatetest.Client, error) {
-	e.t.Helper()
-	return e.srv.DialErr(e.dialOptions(e.token(sub)))
-}
-
-// dialRaw connects as sub with a bare websocket.Conn, which reads only
-// when told to: a peer that answers no ping and takes no frame. It is
-// dropped at the end of the test.
-func (e *limEnv) dialRaw(sub string) *websocket.Conn {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
-	defer cancel()
-	h := http.Header{
-		"Origin": {limOrigin},
-		"Cookie": {wsgate.DefaultTokenCookie + "=" + e.token(sub)},
-	}
-	ws, _, err := websocket.Dial(ctx, e.srv.URL+"/", &websocket.DialOptions{HTTPClient: e.srv.HTTPClient(), HTTPHeader: h})
-	if err != nil {
-		e.t.Fatalf("raw dial as %q: %v", sub, err)
-	}
-	e.t.Cleanup(func() { _ = ws.CloseNow() })
-	return ws
-}
-
-// limSend sends a request frame written by hand, so that ids and order are
-// the test's own.
-func limSend(c *wsgatetest.Client, id int64, event, data string) {
-	c.SendText(fmt.Sprintf(`{"event":%q,"data":%s,"id":%d}`, event, data, id))
-}
-
-func limWantOK(t *testing.T, ack *wsgatetest.Ack) {
-	t.Helper()
-	if !ack.OK() {
-		t.Fatalf("ack %d = error %+v, want success", ack.ID, *ack.Error)
-	}
-}
-
-func limWantCode(t *testing.T, ack *wsgatetest.Ack, code string) {
-	t.Helper()
-	if ack.OK() {
-		t.Fatalf("ack %d = success %s, want error %s", ack.ID, ack.Data, code)
-	}
-	if ack.Error.Code != code || ack.Error.Status != "error" {
-		t.Fatalf("ack %d = error %+v, want code %s", ack.ID, *ack.Error, code)
-	}
-}
-
-func limWantClosed(t *testing.T, c *wsgatetest.Client, code wsgate.StatusCode, reason string) {
-	t.Helper()
-	st := c.WaitClosed()
-	if st.Code != code || (reason != "" && st.Reason != reason) {
-		t.Fatalf("closed with %d %q, want %d %q", st.Code, st.Reason, code, reason)
-	}
-}
-
-// limDisconnect is one call of OnDisconnect.
-type limDisconnect struct {
-	subject string
-	status  wsgate.CloseStatus
-}
-
-// limRecordDisconnects makes opts report every OnDisconnect on the
-// returned channel.
-func limRecordDisconnects(opts *wsgate.Options) <-chan limDisconnect {
-	ch := make(chan limDisconnect, 1024)
-	opts.OnDisconnect = func(c *wsgate.Conn, st wsgate.CloseStatus) {
-		d := limDisconnect{status: st}
-		if p := c.Principal(); p != nil {
-			d.subject = p.Subject
-		}
-		ch <- d
-	}
-	return ch
-}
-
-// recv receives from ch, failing the test after limWait. Every test file
-// of the package uses it.
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(limWait):
-		t.Fatalf("timed out after %v waiting for %s", limWait, what)
-		panic("unreachable")
-	}
-}
-
-// limEventually polls cond until it holds, failing the test after limWait.
-func limEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limWait, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// limFrame returns a request frame for "echo" of exactly size bytes.
-func limFrame(t *testing.T, id int64, size int) string {
+// echoFrame returns a request frame for "echo" of exactly size bytes.
+func echoFrame(t *testing.T, id int64, size int) string {
 	t.Helper()
 	head := fmt.Sprintf(`{"event":"echo","id":%d,"data":"`, id)
 	const tail = `"}`
@@ -213,37 +31,37 @@ func limFrame(t *testing.T, id int64, size int) string {
 func TestReadLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 256
-	e := limSetup(t, wsgate.Options{ReadLimit: limit}, 0)
+	e := newEnv(t, wsgate.Options{ReadLimit: limit}, 0)
 	c := e.dial("alice")
 
-	c.SendText(limFrame(t, 1, limit))
-	limWantOK(t, c.WaitAck(1))
+	c.SendText(echoFrame(t, 1, limit))
+	wantOK(t, c.WaitAck(1))
 
-	c.SendText(limFrame(t, 2, limit+1))
-	limWantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
+	c.SendText(echoFrame(t, 2, limit+1))
+	wantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
 }
 
 func TestReadLimitFarOver(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{ReadLimit: 256}, 0)
+	e := newEnv(t, wsgate.Options{ReadLimit: 256}, 0)
 	c := e.dial("alice")
-	c.SendText(limFrame(t, 1, 64<<10))
-	limWantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
+	c.SendText(echoFrame(t, 1, 64<<10))
+	wantClosed(t, c, wsgate.StatusMessageTooBig, "message too big")
 }
 
 func TestBinaryFrameCloses1003(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	c := e.dial("alice")
 	c.SendBinary([]byte(`{"event":"echo","data":1,"id":1}`))
-	limWantClosed(t, c, wsgate.StatusUnsupportedData, "")
+	wantClosed(t, c, wsgate.StatusUnsupportedData, "")
 }
 
 func TestInvalidUTF8Closes1007(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	ws := e.dialRaw("alice")
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	if err := ws.Write(ctx, websocket.MessageText, []byte{'"', 0xff, '"'}); err != nil {
 		t.Fatal(err)
@@ -254,8 +72,8 @@ func TestInvalidUTF8Closes1007(t *testing.T) {
 	}
 }
 
-// limCounting registers "count", which counts its calls and acks the count.
-func limCounting(gw *wsgate.Gateway) *atomic.Int64 {
+// handleCount registers "count", which counts its calls and acks the count.
+func handleCount(gw *wsgate.Gateway) *atomic.Int64 {
 	var n atomic.Int64
 	gw.Handle("count", func(c *wsgate.Context) (any, error) { return n.Add(1), nil }, wsgate.HandlerOptions{})
 	return &n
@@ -263,16 +81,16 @@ func limCounting(gw *wsgate.Gateway) *atomic.Int64 {
 
 func TestRateLimitAnswersRateLimited(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 2, MaxRateViolations: 100}, 0)
-	calls := limCounting(e.gw)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 2, MaxRateViolations: 100}, 0)
+	calls := handleCount(e.gw)
 	c := e.dial("alice")
 
 	for id := int64(1); id <= 3; id++ {
-		limSend(c, id, "count", "null")
+		send(c, id, "count", "null")
 	}
-	limWantOK(t, c.WaitAck(1))
-	limWantOK(t, c.WaitAck(2))
-	limWantCode(t, c.WaitAck(3), wsgate.CodeRateLimited)
+	wantOK(t, c.WaitAck(1))
+	wantOK(t, c.WaitAck(2))
+	wantCode(t, c.WaitAck(3), wsgate.CodeRateLimited)
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("handler called %d times, want 2: a limited event must not be handled", n)
 	}
@@ -280,12 +98,12 @@ func TestRateLimitAnswersRateLimited(t *testing.T) {
 	// A token comes back after a second; a limited request does not
 	// spend one, so asking again until it passes is fair.
 	id := int64(4)
-	limEventually(t, "a request to pass the limiter again", func() bool {
-		limSend(c, id, "count", "null")
+	eventually(t, "a request to pass the limiter again", func() bool {
+		send(c, id, "count", "null")
 		ack := c.WaitAck(id)
 		id++
 		if !ack.OK() {
-			limWantCode(t, ack, wsgate.CodeRateLimited)
+			wantCode(t, ack, wsgate.CodeRateLimited)
 			time.Sleep(100 * time.Millisecond)
 		}
 		return ack.OK()
@@ -297,20 +115,20 @@ func TestRateLimitAnswersRateLimited(t *testing.T) {
 
 func TestRateLimitFloodCloses1008(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 2, MaxRateViolations: 3}, 0)
-	calls := limCounting(e.gw)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 2, MaxRateViolations: 3}, 0)
+	calls := handleCount(e.gw)
 	c := e.dial("alice")
 
 	// Two within the burst, then three violations in a row.
 	for id := int64(1); id <= 5; id++ {
-		limSend(c, id, "count", "null")
+		send(c, id, "count", "null")
 	}
-	limWantOK(t, c.WaitAck(1))
-	limWantOK(t, c.WaitAck(2))
+	wantOK(t, c.WaitAck(1))
+	wantOK(t, c.WaitAck(2))
 	for id := int64(3); id <= 5; id++ {
-		limWantCode(t, c.WaitAck(id), wsgate.CodeRateLimited)
+		wantCode(t, c.WaitAck(id), wsgate.CodeRateLimited)
 	}
-	limWantClosed(t, c, wsgate.StatusPolicyViolation, "rate limit exceeded")
+	wantClosed(t, c, wsgate.StatusPolicyViolation, "rate limit exceeded")
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("handler called %d times, want 2", n)
 	}
@@ -318,7 +136,7 @@ func TestRateLimitFloodCloses1008(t *testing.T) {
 
 func TestMalformedFramesClose1008(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{MaxMalformedFrames: 3}, 0)
+	e := newEnv(t, wsgate.Options{MaxMalformedFrames: 3}, 0)
 	c := e.dial("alice")
 
 	for i := 1; i <= 2; i++ {
@@ -328,13 +146,13 @@ func TestMalformedFramesClose1008(t *testing.T) {
 		}
 		// Still up: a good request in between is handled (and does not
 		// reset the count).
-		limSend(c, int64(i), "echo", "1")
-		limWantOK(t, c.WaitAck(int64(i)))
+		send(c, int64(i), "echo", "1")
+		wantOK(t, c.WaitAck(int64(i)))
 	}
 	// A malformed frame whose id could be read is answered with an ack.
 	c.SendText(`{"event":"echo","id":3,"extra":1}`)
-	limWantCode(t, c.WaitAck(3), wsgate.CodeBadRequest)
-	limWantClosed(t, c, wsgate.StatusPolicyViolation, "too many malformed frames")
+	wantCode(t, c.WaitAck(3), wsgate.CodeBadRequest)
+	wantClosed(t, c, wsgate.StatusPolicyViolation, "too many malformed frames")
 }
 
 // TestSlowConsumerIsDropped: a peer that takes no frame is closed with 1013
@@ -343,17 +161,17 @@ func TestMalformedFramesClose1008(t *testing.T) {
 func TestSlowConsumerIsDropped(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 4, WriteTimeout: 200 * time.Millisecond, EventsPerSecond: -1}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	normal := e.dial("normal")
 	stuck := e.dialRaw("stuck")
 	_ = stuck
-	limWantOK(t, normal.Request("echo", 1)) // both are served now
+	wantOK(t, normal.Request("echo", 1)) // both are served now
 
 	// Frames big enough that the stuck peer's buffer fills after a few.
 	payload := strings.Repeat("y", 32<<10)
-	var dropped limDisconnect
-	deadline := time.Now().Add(limWait)
+	var dropped disconnect
+	deadline := time.Now().Add(testWait)
 	for i := 0; ; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("the stuck peer was not dropped after %d broadcasts", i)
@@ -365,7 +183,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		}
 		// The normal peer gets every broadcast and its acks promptly.
 		normal.WaitEvent("tick")
-		limWantOK(t, normal.Request("echo", i))
+		wantOK(t, normal.Request("echo", i))
 		select {
 		case dropped = <-gone:
 		default:
@@ -380,7 +198,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		t.Fatalf("stuck peer closed with %+v, want 1013 by the server", st)
 	}
 	// The normal peer is unaffected.
-	limWantOK(t, normal.Request("echo", "after"))
+	wantOK(t, normal.Request("echo", "after"))
 	if e.gw.Len() != 1 {
 		t.Fatalf("gw.Len() = %d, want 1", e.gw.Len())
 	}
@@ -391,10 +209,10 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 func TestBroadcastNeverBlocks(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 8, WriteTimeout: time.Hour}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	e.dialRaw("stuck")
-	limEventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
+	eventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
 
 	payload := strings.Repeat("z", 4<<10)
 	done := make(chan struct{})
@@ -413,7 +231,7 @@ func TestBroadcastNeverBlocks(t *testing.T) {
 
 func TestEventsAreHandledInOrder(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	var mu sync.Mutex
 	var seen []int
 	wsgate.On(e.gw, "seq", func(c *wsgate.Context, n int) (int, error) {
@@ -426,10 +244,10 @@ func TestEventsAreHandledInOrder(t *testing.T) {
 
 	const n = 50
 	for i := 1; i <= n; i++ {
-		limSend(c, int64(i), "seq", fmt.Sprint(i))
+		send(c, int64(i), "seq", fmt.Sprint(i))
 	}
 	for i := 1; i <= n; i++ {
-		limWantOK(t, c.WaitAck(int64(i)))
+		wantOK(t, c.WaitAck(int64(i)))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -443,32 +261,14 @@ func TestEventsAreHandledInOrder(t *testing.T) {
 	}
 }
 
-// limBlocking registers "block", which reports on entered and returns once
-// release is closed (or its context is cancelled).
-func limBlocking(gw *wsgate.Gateway) (entered chan int64, release chan struct{}) {
-	entered = make(chan int64, 64)
-	release = make(chan struct{})
-	gw.Handle("block", func(c *wsgate.Context) (any, error) {
-		id, _ := c.ID()
-		entered <- id
-		select {
-		case <-release:
-			return "released", nil
-		case <-c.Context().Done():
-			return nil, c.Context().Err()
-		}
-	}, wsgate.HandlerOptions{})
-	return entered, release
-}
-
 func TestHandlerConcurrency(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{HandlerConcurrency: 4}, 0)
-	entered, release := limBlocking(e.gw)
+	e := newEnv(t, wsgate.Options{HandlerConcurrency: 4}, 0)
+	entered, release := handleBlocking(e.gw)
 	c := e.dial("alice")
 
 	for id := int64(1); id <= 4; id++ {
-		limSend(c, id, "block", "null")
+		send(c, id, "block", "null")
 	}
 	// All four run at once: each is inside the handler before any is
 	// released.
@@ -477,30 +277,30 @@ func TestHandlerConcurrency(t *testing.T) {
 	}
 	close(release)
 	for id := int64(1); id <= 4; id++ {
-		limWantOK(t, c.WaitAck(id))
+		wantOK(t, c.WaitAck(id))
 	}
 }
 
 func TestSlowHandlerDoesNotDelayOtherConnections(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
-	entered, release := limBlocking(e.gw)
+	e := newEnv(t, wsgate.Options{}, 0)
+	entered, release := handleBlocking(e.gw)
 	a := e.dial("alice")
 	b := e.dial("bob")
 
-	limSend(a, 1, "block", "null")
+	send(a, 1, "block", "null")
 	recv(t, entered, "alice's handler to start")
 	// Alice's read loop is busy; Bob is served all the same.
 	for i := range 3 {
-		limWantOK(t, b.Request("echo", i))
+		wantOK(t, b.Request("echo", i))
 	}
 	close(release)
-	limWantOK(t, a.WaitAck(1))
+	wantOK(t, a.WaitAck(1))
 }
 
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{MaxConnections: 2}, 0)
+	e := newEnv(t, wsgate.Options{MaxConnections: 2}, 0)
 	a := e.dial("a")
 	e.dial("b")
 
@@ -513,7 +313,7 @@ func TestMaxConnections(t *testing.T) {
 	a.Close()
 	// The place is given back once the session is fully over.
 	var c *wsgatetest.Client
-	limEventually(t, "a new connection to be admitted", func() bool {
+	eventually(t, "a new connection to be admitted", func() bool {
 		var err error
 		c, err = e.dialErr("c")
 		var he *wsgatetest.HandshakeError
@@ -525,12 +325,12 @@ func TestMaxConnections(t *testing.T) {
 		}
 		return true
 	})
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 }
 
 func TestMaxConnectionsPerSubject(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{MaxConnectionsPerSubject: 1}, 0)
+	e := newEnv(t, wsgate.Options{MaxConnectionsPerSubject: 1}, 0)
 	e.dial("alice")
 
 	he := e.srv.Refused(e.dialOptions(e.token("alice")))
@@ -541,7 +341,7 @@ func TestMaxConnectionsPerSubject(t *testing.T) {
 		t.Fatalf("429 without Retry-After")
 	}
 	bob := e.dial("bob")
-	limWantOK(t, bob.Request("echo", 1))
+	wantOK(t, bob.Request("echo", 1))
 }
 
 // TestWriteWatchdog: a write the peer does not take within WriteTimeout
@@ -549,10 +349,10 @@ func TestMaxConnectionsPerSubject(t *testing.T) {
 func TestWriteWatchdog(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 1000, WriteTimeout: 200 * time.Millisecond}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	e.dialRaw("stuck")
-	limEventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
+	eventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
 
 	// 16 × 32 KiB: past the in-memory buffer, well within the queue.
 	payload := strings.Repeat("w", 32<<10)
@@ -569,20 +369,20 @@ func TestWriteWatchdog(t *testing.T) {
 
 func TestRateLimitWithoutClosing(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 1, MaxRateViolations: -1}, 0)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: 1, EventBurst: 1, MaxRateViolations: -1}, 0)
 	c := e.dial("alice")
 	for id := int64(1); id <= 20; id++ {
-		limSend(c, id, "echo", "1")
+		send(c, id, "echo", "1")
 	}
-	limWantOK(t, c.WaitAck(1))
+	wantOK(t, c.WaitAck(1))
 	for id := int64(2); id <= 20; id++ {
-		limWantCode(t, c.WaitAck(id), wsgate.CodeRateLimited)
+		wantCode(t, c.WaitAck(id), wsgate.CodeRateLimited)
 	}
 	if ev := c.Pending(); len(ev) != 0 {
 		t.Fatalf("unexpected events %v", ev)
 	}
 	// Still open: the next frame is answered, not refused by a closed socket.
-	limSend(c, 21, "echo", "1")
+	send(c, 21, "echo", "1")
 	c.WaitAck(21)
 }
 
@@ -592,8 +392,8 @@ func TestRateLimitWithoutClosing(t *testing.T) {
 func TestHandlerEmitNeverBlocks(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 8, WriteTimeout: time.Hour}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	returned := make(chan error, 1)
 	payload := strings.Repeat("e", 4<<10)
 	e.gw.Handle("spam", func(c *wsgate.Context) (any, error) {
@@ -607,7 +407,7 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 		return nil, nil
 	}, wsgate.HandlerOptions{})
 	stuck := e.dialRaw("stuck")
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	if err := stuck.Write(ctx, websocket.MessageText, []byte(`{"event":"spam"}`)); err != nil {
 		t.Fatal(err)
@@ -626,17 +426,17 @@ func TestHandlerEmitNeverBlocks(t *testing.T) {
 func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{OutboundQueue: 4, WriteTimeout: time.Hour}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	slow := e.dialRaw("slow")
 	slow.SetReadLimit(1 << 20)
-	limEventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
+	eventually(t, "the raw peer to be tracked", func() bool { return e.gw.Len() == 1 })
 
 	payload := strings.Repeat("s", 64<<10)
 	for range 64 { // 4 MiB, far past the in-memory buffer and the queue
 		_ = e.gw.Broadcast("tick", payload)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	events := 0
 	for {
@@ -664,11 +464,11 @@ func TestSlowConsumerReceivesCloseFrame(t *testing.T) {
 // a slot.
 func TestHandlerConcurrencyBound(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{HandlerConcurrency: 2}, 0)
-	entered, release := limBlocking(e.gw)
+	e := newEnv(t, wsgate.Options{HandlerConcurrency: 2}, 0)
+	entered, release := handleBlocking(e.gw)
 	c := e.dial("alice")
 	for id := int64(1); id <= 3; id++ {
-		limSend(c, id, "block", "null")
+		send(c, id, "block", "null")
 	}
 	recv(t, entered, "the first handler")
 	recv(t, entered, "the second handler")
@@ -680,7 +480,7 @@ func TestHandlerConcurrencyBound(t *testing.T) {
 	close(release)
 	recv(t, entered, "the third handler, once a slot is free")
 	for id := int64(1); id <= 3; id++ {
-		limWantOK(t, c.WaitAck(id))
+		wantOK(t, c.WaitAck(id))
 	}
 }
 

@@ -2,7 +2,6 @@ package wsgate_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -26,26 +25,26 @@ const stallCloseTimeout = 300 * time.Millisecond
 
 // stallEnv is a gateway on a real loopback listener.
 type stallEnv struct {
-	*limEnv
+	*env
 	addr string
-	gone <-chan limDisconnect
+	gone <-chan disconnect
 }
 
 func newStallEnv(t *testing.T, opts wsgate.Options) *stallEnv {
 	t.Helper()
 	opts.CloseTimeout = stallCloseTimeout
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	srv := httptest.NewServer(e.gw)
 	t.Cleanup(srv.Close)
-	return &stallEnv{limEnv: e, addr: strings.TrimPrefix(srv.URL, "http://"), gone: gone}
+	return &stallEnv{env: e, addr: strings.TrimPrefix(srv.URL, "http://"), gone: gone}
 }
 
 // dialTCP performs the upgrade by hand and returns the socket, ready for
 // frames.
 func (e *stallEnv) dialTCP(t *testing.T) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", e.addr, limWait)
+	nc, err := net.DialTimeout("tcp", e.addr, testWait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +53,9 @@ func (e *stallEnv) dialTCP(t *testing.T) (net.Conn, *bufio.Reader) {
 	_, _ = rand.Read(key)
 	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s=%s\r\n\r\n",
-		e.addr, base64.StdEncoding.EncodeToString(key), limOrigin, wsgate.DefaultTokenCookie, e.token("stall"))
+		e.addr, base64.StdEncoding.EncodeToString(key), testOrigin, wsgate.DefaultTokenCookie, e.token("stall"))
 	br := bufio.NewReader(nc)
-	_ = nc.SetReadDeadline(time.Now().Add(limWait))
+	_ = nc.SetReadDeadline(time.Now().Add(testWait))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +78,7 @@ func frameHeader(opcode byte, length uint64) []byte {
 // never completes the close.
 func wantCloseThenEOF(t *testing.T, nc net.Conn, br *bufio.Reader, code wsgate.StatusCode) {
 	t.Helper()
-	_ = nc.SetReadDeadline(time.Now().Add(limWait))
+	_ = nc.SetReadDeadline(time.Now().Add(testWait))
 	head := make([]byte, 2)
 	if _, err := io.ReadFull(br, head); err != nil {
 		t.Fatalf("reading the close frame: %v", err)
@@ -144,7 +143,7 @@ func TestStalledFramesDoNotHoldSlots(t *testing.T) {
 		wantCloseThenEOF(t, nc, br, wsgate.StatusUnsupportedData)
 		recv(t, e.gone, "OnDisconnect")
 	}
-	limEventually(t, "every slot to be free", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "every slot to be free", func() bool { return e.gw.Len() == 0 })
 }
 
 // TestShutdownWithStalledSocket: a socket stalled in the middle of a frame
@@ -156,13 +155,9 @@ func TestShutdownWithStalledSocket(t *testing.T) {
 	if _, err := nc.Write(append(frameHeader(0x1, 1<<40), make([]byte, 100)...)); err != nil {
 		t.Fatal(err)
 	}
-	limEventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
+	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v, want nil: the stalled socket was dropped after CloseTimeout", err)
-	}
+	shutdown(t, e.gw) // nil: the stalled socket was dropped after CloseTimeout
 	if n := e.gw.Len(); n != 0 {
 		t.Fatalf("gw.Len() = %d after Shutdown", n)
 	}
@@ -174,25 +169,19 @@ func TestShutdownWithStalledSocket(t *testing.T) {
 func TestShutdownDeadlineDropsStalledSocket(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{}
-	gone := limRecordDisconnects(&opts)
+	gone := recordDisconnects(&opts)
 	opts.CloseTimeout = time.Hour
-	e := limSetup(t, opts, 0)
+	e := newEnv(t, opts, 0)
 	srv := httptest.NewServer(e.gw)
 	t.Cleanup(srv.Close)
-	se := &stallEnv{limEnv: e, addr: strings.TrimPrefix(srv.URL, "http://"), gone: gone}
+	se := &stallEnv{env: e, addr: strings.TrimPrefix(srv.URL, "http://"), gone: gone}
 	nc, br := se.dialTCP(t)
 	if _, err := nc.Write(append(frameHeader(0x1, 1<<40), make([]byte, 100)...)); err != nil {
 		t.Fatal(err)
 	}
-	limEventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
+	eventually(t, "the connection to be served", func() bool { return e.gw.Len() == 1 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- e.gw.Shutdown(ctx) }()
-	if err := recv(t, done, "Shutdown to return at its deadline"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want the deadline's error", err)
-	}
+	wantShutdownDeadline(t, e.gw, 200*time.Millisecond)
 	wantCloseThenEOF(t, nc, br, wsgate.StatusGoingAway)
 	if d := recv(t, gone, "OnDisconnect"); d.status.Code != wsgate.StatusGoingAway {
 		t.Fatalf("OnDisconnect status %+v, want 1001", d.status)
@@ -203,7 +192,7 @@ func TestShutdownDeadlineDropsStalledSocket(t *testing.T) {
 // reason.
 func readCloseFrame(t *testing.T, nc net.Conn, br *bufio.Reader) (wsgate.StatusCode, string) {
 	t.Helper()
-	_ = nc.SetReadDeadline(time.Now().Add(limWait))
+	_ = nc.SetReadDeadline(time.Now().Add(testWait))
 	head := make([]byte, 2)
 	if _, err := io.ReadFull(br, head); err != nil {
 		t.Fatalf("reading the close frame: %v", err)

@@ -1,7 +1,6 @@
 package wsgate_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,140 +14,36 @@ import (
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
-// Helpers of rooms_test.go and broker_test.go start with "rm".
-
-type rmRoom struct {
-	Room string `json:"room"`
-}
-
-type rmSay struct {
-	Room string `json:"room"`
-	Text string `json:"text"`
-}
-
-// rmSetup is limSetup with room events, and a Shutdown at the end of the
-// test (which ends a Broker's subscription):
-//
-//	join {room} → Join          leave {room} → Leave
-//	rooms → Conn.Rooms()        say {room, text} → "said" to the room but the sender
-func rmSetup(t *testing.T, opts wsgate.Options) *limEnv {
-	t.Helper()
-	e := limSetup(t, opts, 0)
-	gw := e.gw
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), limWait)
-		defer cancel()
-		if err := gw.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	roomErr := func(err error) error {
-		if errors.Is(err, wsgate.ErrInvalidRoom) {
-			return &wsgate.Error{Code: wsgate.CodeInvalidData, Message: err.Error()}
-		}
-		return err
-	}
-	wsgate.On(gw, "join", func(c *wsgate.Context, in rmRoom) (any, error) {
-		return nil, roomErr(c.Conn().Join(in.Room))
-	}, wsgate.HandlerOptions{})
-	wsgate.On(gw, "leave", func(c *wsgate.Context, in rmRoom) (any, error) {
-		return nil, roomErr(c.Conn().Leave(in.Room))
-	}, wsgate.HandlerOptions{})
-	gw.Handle("rooms", func(c *wsgate.Context) (any, error) {
-		return c.Conn().Rooms(), nil
-	}, wsgate.HandlerOptions{})
-	wsgate.On(gw, "say", func(c *wsgate.Context, in rmSay) (any, error) {
-		return nil, gw.To(in.Room).Except(c.Conn()).Emit("said", in.Text)
-	}, wsgate.HandlerOptions{})
-	return e
-}
-
-// rmJoin makes c join rooms and waits for the acks.
-func rmJoin(t *testing.T, c *wsgatetest.Client, rooms ...string) {
-	t.Helper()
-	for _, room := range rooms {
-		limWantOK(t, c.Request("join", rmRoom{room}))
-	}
-}
-
-// rmFence broadcasts a "fence" event. What was emitted to a connection
-// before it is queued ahead of it, so a client whose next events end with
-// the fence has received all of them, and nothing else.
-func rmFence(t *testing.T, gw *wsgate.Gateway) {
-	t.Helper()
-	if err := gw.Broadcast("fence", nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// rmWantEvents fails the test unless c's next events, up to and including
-// the fence, are exactly want (names and, for each, its data as a JSON
-// string), then the fence.
-func rmWantEvents(t *testing.T, c *wsgatetest.Client, who string, want ...string) {
-	t.Helper()
-	var got []string
-	for {
-		ev := c.NextEvent()
-		if ev.Name == "fence" {
-			break
-		}
-		got = append(got, ev.Name+" "+string(ev.Data))
-		if len(got) > len(want)+10 {
-			break
-		}
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("%s received %q before the fence, want %q", who, got, want)
-	}
-}
-
-// rmConns records every connection OnConnect sees, by subject.
-func rmConns(opts *wsgate.Options) <-chan *wsgate.Conn {
-	ch := make(chan *wsgate.Conn, 64)
-	prev := opts.OnConnect
-	opts.OnConnect = func(c *wsgate.Conn) {
-		if prev != nil {
-			prev(c)
-		}
-		ch <- c
-	}
-	return ch
-}
-
 func TestRoomJoinAndLeaveFromHandler(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	alice, bob, carol := e.dial("alice"), e.dial("bob"), e.dial("carol")
-	rmJoin(t, alice, "x", "a")
-	rmJoin(t, bob, "a", "a") // twice: still one membership
+	join(t, alice, "x", "a")
+	join(t, bob, "a", "a") // twice: still one membership
 	if n := e.gw.RoomSize("a"); n != 2 {
 		t.Fatalf("RoomSize(a) = %d, want 2", n)
 	}
 	ack := alice.Request("rooms", nil)
-	limWantOK(t, ack)
+	wantOK(t, ack)
 	if string(ack.Data) != `["a","x"]` {
 		t.Fatalf("alice's rooms = %s, want [\"a\",\"x\"] (sorted)", ack.Data)
 	}
 
-	if err := e.gw.To("a").Emit("news", "one"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "alice", `news "one"`)
-	rmWantEvents(t, bob, "bob", `news "one"`)
-	rmWantEvents(t, carol, "carol (in no room)")
+	must(t, e.gw.To("a").Emit("news", "one"))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "alice", `news "one"`)
+	wantEventsBeforeFence(t, bob, "bob", `news "one"`)
+	wantEventsBeforeFence(t, carol, "carol (in no room)")
 
-	limWantOK(t, bob.Request("leave", rmRoom{"a"}))
-	limWantOK(t, bob.Request("leave", rmRoom{"never-joined"}))
+	wantOK(t, bob.Request("leave", roomInput{"a"}))
+	wantOK(t, bob.Request("leave", roomInput{"never-joined"}))
 	if n := e.gw.RoomSize("a"); n != 1 {
 		t.Fatalf("RoomSize(a) after bob left = %d, want 1", n)
 	}
-	if err := e.gw.To("a").Emit("news", "two"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "alice", `news "two"`)
-	rmWantEvents(t, bob, "bob, who left")
+	must(t, e.gw.To("a").Emit("news", "two"))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "alice", `news "two"`)
+	wantEventsBeforeFence(t, bob, "bob, who left")
 }
 
 // TestRoomJoinFromOnConnectAndServerCode: OnConnect joins every connection
@@ -160,8 +55,8 @@ func TestRoomJoinFromOnConnectAndServerCode(t *testing.T) {
 			panic(err)
 		}
 	}}
-	conns := rmConns(&opts)
-	e := rmSetup(t, opts)
+	conns := recordConnects(&opts)
+	e := newRoomEnv(t, opts)
 	alice := e.dial("alice")
 	conn := recv(t, conns, "OnConnect")
 	if !conn.InRoom("lobby") || !conn.InRoom("user:alice") || conn.InRoom("user:bob") {
@@ -171,16 +66,12 @@ func TestRoomJoinFromOnConnectAndServerCode(t *testing.T) {
 	// From another goroutine, as a server's own code would.
 	joined := make(chan error, 1)
 	go func() { joined <- conn.Join("ops") }()
-	if err := recv(t, joined, "Join from a goroutine"); err != nil {
-		t.Fatal(err)
-	}
+	must(t, recv(t, joined, "Join from a goroutine"))
 	for _, room := range []string{"lobby", "user:alice", "ops"} {
-		if err := e.gw.To(room).Emit("to", room); err != nil {
-			t.Fatal(err)
-		}
+		must(t, e.gw.To(room).Emit("to", room))
 	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "alice", `to "lobby"`, `to "user:alice"`, `to "ops"`)
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "alice", `to "lobby"`, `to "user:alice"`, `to "ops"`)
 	if got := conn.Rooms(); !slices.Equal(got, []string{"lobby", "ops", "user:alice"}) {
 		t.Fatalf("Rooms() = %q", got)
 	}
@@ -192,9 +83,9 @@ func TestRoomJoinFromOnConnectAndServerCode(t *testing.T) {
 func TestRoomMembershipEndsWithConnection(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{MaxConnectionsPerSubject: -1}
-	gone := limRecordDisconnects(&opts)
-	conns := rmConns(&opts)
-	e := rmSetup(t, opts)
+	gone := recordDisconnects(&opts)
+	conns := recordConnects(&opts)
+	e := newRoomEnv(t, opts)
 
 	const n = 24
 	var ended []*wsgate.Conn
@@ -202,19 +93,15 @@ func TestRoomMembershipEndsWithConnection(t *testing.T) {
 		c := e.dial(fmt.Sprintf("user%d", i%5))
 		conn := recv(t, conns, "OnConnect")
 		ended = append(ended, conn)
-		rmJoin(t, c, "all", fmt.Sprintf("r%d", i%7), fmt.Sprintf("solo%d", i))
-		if err := conn.Join("server-side"); err != nil {
-			t.Fatal(err)
-		}
+		join(t, c, "all", fmt.Sprintf("r%d", i%7), fmt.Sprintf("solo%d", i))
+		must(t, conn.Join("server-side"))
 		switch i % 3 {
 		case 0:
 			c.Close() // by the client
 		case 1:
 			conn.Close(wsgate.StatusNormalClosure, "bye") // by the server
 		case 2:
-			if err := e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-				t.Fatal(err)
-			}
+			must(t, e.gw.To(fmt.Sprintf("solo%d", i)).Disconnect(wsgate.StatusPolicyViolation, "revoked"))
 		}
 	}
 	for range n {
@@ -245,95 +132,81 @@ func TestRoomMembershipEndsWithConnection(t *testing.T) {
 // rooms, and of a targeted subject, gets one event.
 func TestRoomEmitEachConnectionOnce(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	both, onlyB, alice, other := e.dial("x"), e.dial("y"), e.dial("alice"), e.dial("z")
-	rmJoin(t, both, "a", "b")
-	rmJoin(t, onlyB, "b")
-	rmJoin(t, alice, "b")
-	rmJoin(t, other, "c")
+	join(t, both, "a", "b")
+	join(t, onlyB, "b")
+	join(t, alice, "b")
+	join(t, other, "c")
 
-	if err := e.gw.To("a", "b", "a").ToSubject("alice", "x", "alice").Emit("msg", 1); err != nil {
-		t.Fatal(err)
-	}
+	must(t, e.gw.To("a", "b", "a").ToSubject("alice", "x", "alice").Emit("msg", 1))
 	// Chaining To is a union too.
-	if err := e.gw.To("c").To("a").Emit("msg", 2); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, both, "the member of a and b, of subject x", `msg 1`, `msg 2`)
-	rmWantEvents(t, onlyB, "the member of b", `msg 1`)
-	rmWantEvents(t, alice, "alice, in b", `msg 1`)
-	rmWantEvents(t, other, "the member of c", `msg 2`)
+	must(t, e.gw.To("c").To("a").Emit("msg", 2))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, both, "the member of a and b, of subject x", `msg 1`, `msg 2`)
+	wantEventsBeforeFence(t, onlyB, "the member of b", `msg 1`)
+	wantEventsBeforeFence(t, alice, "alice, in b", `msg 1`)
+	wantEventsBeforeFence(t, other, "the member of c", `msg 2`)
 }
 
 // TestRoomEmitExceptSender: NestJS's client.to(room).emit.
 func TestRoomEmitExceptSender(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	alice, bob, carol := e.dial("alice"), e.dial("bob"), e.dial("carol")
-	rmJoin(t, alice, "chat")
-	rmJoin(t, bob, "chat")
-	limWantOK(t, alice.Request("say", rmSay{"chat", "hi"}))
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "the sender")
-	rmWantEvents(t, bob, "bob", `said "hi"`)
-	rmWantEvents(t, carol, "carol, not in the room")
+	join(t, alice, "chat")
+	join(t, bob, "chat")
+	wantOK(t, alice.Request("say", sayInput{"chat", "hi"}))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "the sender")
+	wantEventsBeforeFence(t, bob, "bob", `said "hi"`)
+	wantEventsBeforeFence(t, carol, "carol, not in the room")
 }
 
 func TestEveryoneExceptAndBroadcast(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{}
-	conns := rmConns(&opts)
-	e := rmSetup(t, opts)
+	conns := recordConnects(&opts)
+	e := newRoomEnv(t, opts)
 	alice := e.dial("alice")
 	aliceConn := recv(t, conns, "OnConnect")
 	bob := e.dial("bob")
 	recv(t, conns, "OnConnect")
 
-	if err := e.gw.Everyone().Except(aliceConn, nil).Emit("all-but-alice", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.Broadcast("all", nil); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "alice", `all null`)
-	rmWantEvents(t, bob, "bob", `all-but-alice null`, `all null`)
+	must(t, e.gw.Everyone().Except(aliceConn, nil).Emit("all-but-alice", nil))
+	must(t, e.gw.Broadcast("all", nil))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "alice", `all null`)
+	wantEventsBeforeFence(t, bob, "bob", `all-but-alice null`, `all null`)
 
 	if err := e.gw.Broadcast("bad", func() {}); err == nil {
 		t.Fatal("Broadcast of a value encoding/json refuses: no error")
 	}
-	if err := e.gw.Everyone().Except(aliceConn).Disconnect(wsgate.StatusGoingAway, "maintenance"); err != nil {
-		t.Fatal(err)
-	}
-	limWantClosed(t, bob, wsgate.StatusGoingAway, "maintenance")
-	limWantOK(t, alice.Request("echo", 1))
+	must(t, e.gw.Everyone().Except(aliceConn).Disconnect(wsgate.StatusGoingAway, "maintenance"))
+	wantClosed(t, bob, wsgate.StatusGoingAway, "maintenance")
+	wantOK(t, alice.Request("echo", 1))
 }
 
 // TestSubjectEmitAndDisconnect: a user on every device, and logout.
 func TestSubjectEmitAndDisconnect(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	phone, laptop, bob := e.dial("alice"), e.dial("alice"), e.dial("bob")
 	anonymousRoom := e.dial("carol")
-	rmJoin(t, anonymousRoom, "alice") // a room named like a subject is another thing
+	join(t, anonymousRoom, "alice") // a room named like a subject is another thing
 
-	if err := e.gw.ToSubject("alice").Emit("notice", "for alice"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, phone, "alice's phone", `notice "for alice"`)
-	rmWantEvents(t, laptop, "alice's laptop", `notice "for alice"`)
-	rmWantEvents(t, bob, "bob")
-	rmWantEvents(t, anonymousRoom, "carol, in the room called alice")
+	must(t, e.gw.ToSubject("alice").Emit("notice", "for alice"))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, phone, "alice's phone", `notice "for alice"`)
+	wantEventsBeforeFence(t, laptop, "alice's laptop", `notice "for alice"`)
+	wantEventsBeforeFence(t, bob, "bob")
+	wantEventsBeforeFence(t, anonymousRoom, "carol, in the room called alice")
 
-	if err := e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"); err != nil {
-		t.Fatal(err)
-	}
-	limWantClosed(t, phone, wsgate.StatusPolicyViolation, "logged out")
-	limWantClosed(t, laptop, wsgate.StatusPolicyViolation, "logged out")
-	limWantOK(t, bob.Request("echo", 1))
-	limWantOK(t, anonymousRoom.Request("echo", 1))
+	must(t, e.gw.ToSubject("alice").Disconnect(wsgate.StatusPolicyViolation, "logged out"))
+	wantClosed(t, phone, wsgate.StatusPolicyViolation, "logged out")
+	wantClosed(t, laptop, wsgate.StatusPolicyViolation, "logged out")
+	wantOK(t, bob.Request("echo", 1))
+	wantOK(t, anonymousRoom.Request("echo", 1))
 }
 
 // TestSubjectIndexFollowsRefresh: after a $refresh the connection is still
@@ -341,21 +214,19 @@ func TestSubjectEmitAndDisconnect(t *testing.T) {
 func TestSubjectIndexFollowsRefresh(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{}
-	gone := limRecordDisconnects(&opts)
-	e := rmSetup(t, opts)
+	gone := recordDisconnects(&opts)
+	e := newRoomEnv(t, opts)
 	alice := e.dial("alice")
 	ack := alice.Request(wsgate.RefreshEvent, map[string]string{"token": e.signer.Token(t, "alice", map[string]any{"v": 2})})
-	limWantOK(t, ack)
+	wantOK(t, ack)
 	ack = alice.Request(wsgate.RefreshEvent, map[string]string{"token": e.signer.Token(t, "mallory", nil)})
-	limWantCode(t, ack, wsgate.CodeForbidden)
+	wantCode(t, ack, wsgate.CodeForbidden)
 
 	for _, subject := range []string{"alice", "mallory"} {
-		if err := e.gw.ToSubject(subject).Emit("for", subject); err != nil {
-			t.Fatal(err)
-		}
+		must(t, e.gw.ToSubject(subject).Emit("for", subject))
 	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, alice, "alice, refreshed", `for "alice"`)
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, alice, "alice, refreshed", `for "alice"`)
 
 	alice.Close()
 	recv(t, gone, "alice's end")
@@ -367,25 +238,23 @@ func TestSubjectIndexFollowsRefresh(t *testing.T) {
 // TestRoomDisconnect: NestJS's server.in(room).disconnectSockets.
 func TestRoomDisconnect(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	a1, a2, out := e.dial("a1"), e.dial("a2"), e.dial("out")
-	rmJoin(t, a1, "doomed")
-	rmJoin(t, a2, "doomed")
-	rmJoin(t, out, "kept")
-	if err := e.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"); err != nil {
-		t.Fatal(err)
-	}
-	limWantClosed(t, a1, wsgate.StatusPolicyViolation, "revoked")
-	limWantClosed(t, a2, wsgate.StatusPolicyViolation, "revoked")
-	limWantOK(t, out.Request("echo", 1))
-	limEventually(t, "the room to empty", func() bool { return e.gw.RoomSize("doomed") == 0 })
+	join(t, a1, "doomed")
+	join(t, a2, "doomed")
+	join(t, out, "kept")
+	must(t, e.gw.To("doomed").Disconnect(wsgate.StatusPolicyViolation, "revoked"))
+	wantClosed(t, a1, wsgate.StatusPolicyViolation, "revoked")
+	wantClosed(t, a2, wsgate.StatusPolicyViolation, "revoked")
+	wantOK(t, out.Request("echo", 1))
+	eventually(t, "the room to empty", func() bool { return e.gw.RoomSize("doomed") == 0 })
 }
 
 func TestRoomNamesValidated(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{}
-	conns := rmConns(&opts)
-	e := rmSetup(t, opts)
+	conns := recordConnects(&opts)
+	e := newRoomEnv(t, opts)
 	c := e.dial("alice")
 	conn := recv(t, conns, "OnConnect")
 
@@ -421,15 +290,15 @@ func TestRoomNamesValidated(t *testing.T) {
 	}
 	// From a client, through a handler: an error answer, no panic, the
 	// connection still served.
-	limWantCode(t, c.Request("join", rmRoom{strings.Repeat("r", 1000)}), wsgate.CodeInvalidData)
-	limWantOK(t, c.Request("echo", 1))
+	wantCode(t, c.Request("join", roomInput{strings.Repeat("r", 1000)}), wsgate.CodeInvalidData)
+	wantOK(t, c.Request("echo", 1))
 }
 
 func TestTargetRefusals(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	c := e.dial("alice")
-	rmJoin(t, c, "r")
+	join(t, c, "r")
 
 	var zero wsgate.Target
 	if err := zero.Emit("x", 1); err == nil {
@@ -454,45 +323,39 @@ func TestTargetRefusals(t *testing.T) {
 		t.Error("an emit of a value encoding/json refuses: no error")
 	}
 	// No rooms: nobody, never everyone.
-	if err := e.gw.To().Emit("nobody", 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.gw.To().Disconnect(wsgate.StatusPolicyViolation, "nobody"); err != nil {
-		t.Fatal(err)
-	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, c, "alice")
-	limWantOK(t, c.Request("echo", 1))
+	must(t, e.gw.To().Emit("nobody", 1))
+	must(t, e.gw.To().Disconnect(wsgate.StatusPolicyViolation, "nobody"))
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, c, "alice")
+	wantOK(t, c.Request("echo", 1))
 }
 
 // TestTargetIsAValue: chaining never changes the Target it starts from.
 func TestTargetIsAValue(t *testing.T) {
 	t.Parallel()
-	e := rmSetup(t, wsgate.Options{})
+	e := newRoomEnv(t, wsgate.Options{})
 	a, b, c := e.dial("a"), e.dial("b"), e.dial("c")
-	rmJoin(t, a, "a")
-	rmJoin(t, b, "b")
-	rmJoin(t, c, "c")
+	join(t, a, "a")
+	join(t, b, "b")
+	join(t, c, "c")
 	base := e.gw.To("a")
 	toB, toC := base.To("b"), base.To("c") // both append to base's rooms
 	for _, tc := range []struct {
 		target wsgate.Target
 		n      int
 	}{{base, 0}, {toB, 1}, {toC, 2}} {
-		if err := tc.target.Emit("n", tc.n); err != nil {
-			t.Fatal(err)
-		}
+		must(t, tc.target.Emit("n", tc.n))
 	}
-	rmFence(t, e.gw)
-	rmWantEvents(t, a, "a", `n 0`, `n 1`, `n 2`)
-	rmWantEvents(t, b, "b", `n 1`)
-	rmWantEvents(t, c, "c", `n 2`)
+	fence(t, e.gw)
+	wantEventsBeforeFence(t, a, "a", `n 0`, `n 1`, `n 2`)
+	wantEventsBeforeFence(t, b, "b", `n 1`)
+	wantEventsBeforeFence(t, c, "c", `n 2`)
 }
 
-// rmCounted counts how often it is encoded.
-type rmCounted struct{ n *atomic.Int32 }
+// countingMarshaler counts how often it is encoded.
+type countingMarshaler struct{ n *atomic.Int32 }
 
-func (c rmCounted) MarshalJSON() ([]byte, error) {
+func (c countingMarshaler) MarshalJSON() ([]byte, error) {
 	c.n.Add(1)
 	return []byte(`"counted"`), nil
 }
@@ -504,27 +367,25 @@ func TestTargetEncodesOnce(t *testing.T) {
 	for _, withBroker := range []bool{false, true} {
 		opts := wsgate.Options{}
 		if withBroker {
-			opts.Broker = newRmBus().member()
+			opts.Broker = newMemoryBus().member()
 		}
-		e := rmSetup(t, opts)
+		e := newRoomEnv(t, opts)
 		var clients []*wsgatetest.Client
 		for i := range 5 {
 			c := e.dial(fmt.Sprintf("u%d", i%2))
-			rmJoin(t, c, "r")
+			join(t, c, "r")
 			clients = append(clients, c)
 		}
 		var n atomic.Int32
 		for _, target := range []wsgate.Target{e.gw.To("r"), e.gw.ToSubject("u0", "u1"), e.gw.Everyone()} {
-			if err := target.Emit("c", rmCounted{&n}); err != nil {
-				t.Fatal(err)
-			}
+			must(t, target.Emit("c", countingMarshaler{&n}))
 		}
 		if got := n.Load(); got != 3 {
 			t.Fatalf("broker %v: 3 emits to 5 connections encoded %d times, want 3", withBroker, got)
 		}
-		rmFence(t, e.gw)
+		fence(t, e.gw)
 		for _, c := range clients {
-			rmWantEvents(t, c, "a member", `c "counted"`, `c "counted"`, `c "counted"`)
+			wantEventsBeforeFence(t, c, "a member", `c "counted"`, `c "counted"`, `c "counted"`)
 		}
 	}
 }
@@ -538,28 +399,26 @@ func TestRoomSlowMemberIsClosed(t *testing.T) {
 		OutboundQueue: 8, WriteTimeout: 2 * time.Second, EventsPerSecond: -1,
 		OnConnect: func(c *wsgate.Conn) { _ = c.Join("room") },
 	}
-	gone := limRecordDisconnects(&opts)
-	e := rmSetup(t, opts)
+	gone := recordDisconnects(&opts)
+	e := newRoomEnv(t, opts)
 	stuck := e.dialRaw("stuck")
 	_ = stuck
 	normal := e.dial("normal")
-	limWantOK(t, normal.Request("echo", 1)) // OnConnect is done for both
-	limEventually(t, "both in the room", func() bool { return e.gw.RoomSize("room") == 2 })
+	wantOK(t, normal.Request("echo", 1)) // OnConnect is done for both
+	eventually(t, "both in the room", func() bool { return e.gw.RoomSize("room") == 2 })
 
 	payload := strings.Repeat("p", 4<<10)
 	for range 1000 { // 4 MiB: far past every buffer on the way
 		returned := make(chan error, 1)
 		go func() { returned <- e.gw.ToSubject("stuck").To("room").Emit("tick", payload) }()
-		if err := recv(t, returned, "a room emit to return while a member is stuck"); err != nil {
-			t.Fatal(err)
-		}
+		must(t, recv(t, returned, "a room emit to return while a member is stuck"))
 		normal.WaitEvent("tick")
 	}
 	d := recv(t, gone, "the stuck member to be dropped")
 	if d.subject != "stuck" || d.status.Code != wsgate.StatusTryAgainLater || d.status.Reason != "slow consumer" {
 		t.Fatalf("OnDisconnect for %q with %+v, want stuck closed 1013 slow consumer", d.subject, d.status)
 	}
-	limWantOK(t, normal.Request("echo", "after"))
+	wantOK(t, normal.Request("echo", "after"))
 }
 
 // TestRoomConcurrentUse runs joins, leaves, emits and disconnects at once,
@@ -567,8 +426,8 @@ func TestRoomSlowMemberIsClosed(t *testing.T) {
 func TestRoomConcurrentUse(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{MaxConnectionsPerSubject: -1, EventsPerSecond: -1}
-	conns := rmConns(&opts)
-	e := rmSetup(t, opts)
+	conns := recordConnects(&opts)
+	e := newRoomEnv(t, opts)
 	var clients []*wsgatetest.Client
 	var all []*wsgate.Conn
 	for i := range 8 {
@@ -601,7 +460,7 @@ func TestRoomConcurrentUse(t *testing.T) {
 	for _, c := range clients {
 		c.Close()
 	}
-	limEventually(t, "every connection to end", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "every connection to end", func() bool { return e.gw.Len() == 0 })
 	if rooms, subjects := wsgate.RoomTables(e.gw); rooms != 0 || subjects != 0 {
 		t.Fatalf("%d rooms and %d subjects left", rooms, subjects)
 	}

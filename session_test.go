@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -38,21 +37,12 @@ func bothModes(t *testing.T, f func(t *testing.T, conc int)) {
 	}
 }
 
-// wantGone waits for OnDisconnect and checks the gateway forgot the
-// connection: the teardown ran.
-func wantGone(t *testing.T, gw *wsgate.Gateway, gone <-chan limDisconnect) limDisconnect {
-	t.Helper()
-	d := recv(t, gone, "OnDisconnect")
-	limEventually(t, "the gateway to forget the connection", func() bool { return gw.Len() == 0 })
-	return d
-}
-
 func TestPanicWhileEncodingAnswersIsRecovered(t *testing.T) {
 	t.Parallel()
 	bothModes(t, func(t *testing.T, conc int) {
 		opts := wsgate.Options{HandlerConcurrency: conc}
-		gone := limRecordDisconnects(&opts)
-		e := limSetup(t, opts, 0)
+		gone := recordDisconnects(&opts)
+		e := newEnv(t, opts, 0)
 		e.gw.Handle("result", func(*wsgate.Context) (any, error) { return panicky{}, nil }, wsgate.HandlerOptions{})
 		e.gw.Handle("errdata", func(*wsgate.Context) (any, error) {
 			return nil, &wsgate.Error{Code: "DOMAIN", Message: "domain failure", Data: panicky{}}
@@ -60,14 +50,14 @@ func TestPanicWhileEncodingAnswersIsRecovered(t *testing.T) {
 		c := e.dial("alice")
 
 		ack := c.Request("result", nil)
-		limWantCode(t, ack, wsgate.CodeInternal)
+		wantCode(t, ack, wsgate.CodeInternal)
 		if ack.Error.Message != "Internal server error" {
 			t.Fatalf("panicking result answered %+v, want Internal server error", *ack.Error)
 		}
 		// The error's message and code survive a Data that cannot be
 		// encoded; only the data is left out.
 		ack = c.Request("errdata", nil)
-		limWantCode(t, ack, "DOMAIN")
+		wantCode(t, ack, "DOMAIN")
 		if ack.Error.Message != "domain failure" || ack.Error.Data != nil {
 			t.Fatalf("error with panicking data answered %+v, want the message without data", *ack.Error)
 		}
@@ -76,7 +66,7 @@ func TestPanicWhileEncodingAnswersIsRecovered(t *testing.T) {
 			t.Fatalf("exception = %+v, want DOMAIN", body)
 		}
 		// The connection is still served, and its end is reported.
-		limWantOK(t, c.Request("echo", 1))
+		wantOK(t, c.Request("echo", 1))
 		c.Close()
 		if d := wantGone(t, e.gw, gone); d.subject != "alice" {
 			t.Fatalf("OnDisconnect for %q", d.subject)
@@ -93,25 +83,22 @@ func TestPanicInRefreshAuthenticatorIsRecovered(t *testing.T) {
 			}
 			return &wsgate.Principal{Subject: token}, nil
 		})
-		gone := make(chan limDisconnect, 1)
-		gw, err := wsgate.New(wsgate.Options{
-			Origins: []string{limOrigin}, Authenticator: auth, HandlerConcurrency: conc,
-			Logger: slog.New(slog.DiscardHandler),
-			OnDisconnect: func(c *wsgate.Conn, st wsgate.CloseStatus) {
-				gone <- limDisconnect{subject: c.Principal().Subject, status: st}
-			},
-		})
+		opts := wsgate.Options{
+			Origins: []string{testOrigin}, Authenticator: auth, HandlerConcurrency: conc,
+			Logger: quietLogger(),
+		}
+		gone := recordDisconnects(&opts)
+		gw, err := wsgate.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		gw.Handle("echo", func(c *wsgate.Context) (any, error) { return c.Data(), nil }, wsgate.HandlerOptions{})
 		srv := wsgatetest.NewServer(t, gw)
-		e := &limEnv{t: t, gw: gw, srv: srv}
-		c := srv.Dial(e.dialOptions("alice"))
+		c := srv.Dial(cookieDialOptions("alice"))
 
 		ack := c.Request(wsgate.RefreshEvent, map[string]string{"token": "explode"})
-		limWantCode(t, ack, wsgate.CodeInternal)
-		limWantOK(t, c.Request("echo", 1))
+		wantCode(t, ack, wsgate.CodeInternal)
+		wantOK(t, c.Request("echo", 1))
 		c.Close()
 		wantGone(t, gw, gone)
 	})
@@ -130,17 +117,17 @@ func TestRefreshAnswerThatCannotBeEncoded(t *testing.T) {
 		}
 		return p, nil
 	})
-	gw, err := wsgate.New(wsgate.Options{Origins: []string{limOrigin}, Authenticator: auth, Logger: slog.New(slog.DiscardHandler)})
+	gw, err := wsgate.New(wsgate.Options{Origins: []string{testOrigin}, Authenticator: auth, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gw.Handle("expires", func(c *wsgate.Context) (any, error) { return c.Principal().Expires, nil }, wsgate.HandlerOptions{})
 	srv := wsgatetest.NewServer(t, gw)
-	c := srv.Dial((&limEnv{t: t}).dialOptions("near"))
+	c := srv.Dial(cookieDialOptions("near"))
 
-	limWantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{"token": "far"}), wsgate.CodeUnauthorized)
+	wantCode(t, c.Request(wsgate.RefreshEvent, map[string]string{"token": "far"}), wsgate.CodeUnauthorized)
 	ack := c.Request("expires", nil)
-	limWantOK(t, ack)
+	wantOK(t, ack)
 	var got time.Time
 	if err := ack.Decode(&got); err != nil || got.Year() > 9999 {
 		t.Fatalf("principal expires %s after a refused refresh, want the original", ack.Data)
@@ -157,7 +144,7 @@ func blockUntilDone(gw *wsgate.Gateway) (started chan *wsgate.Conn, ended chan e
 		case <-c.Context().Done():
 			// Emitting into an ended connection must fail.
 			ended <- c.Emit("late", nil)
-		case <-time.After(limWait):
+		case <-time.After(testWait):
 			ended <- errors.New("context still live")
 		}
 		return nil, nil
@@ -181,8 +168,8 @@ func TestHandlerLearnsThePeerLeft(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			opts := wsgate.Options{}
-			gone := limRecordDisconnects(&opts)
-			e := limSetup(t, opts, 0)
+			gone := recordDisconnects(&opts)
+			e := newEnv(t, opts, 0)
 			started, ended := blockUntilDone(e.gw)
 			ws := e.dialRaw("alice")
 			if err := ws.Write(context.Background(), websocket.MessageText, []byte(`{"event":"wait","id":1}`)); err != nil {
@@ -215,7 +202,7 @@ func TestHandlerLearnsTheServerClosed(t *testing.T) {
 	cases := []struct {
 		name   string
 		opts   wsgate.Options
-		token  func(e *limEnv) string
+		token  func(e *env) string
 		close  func(c *wsgate.Conn)
 		code   wsgate.StatusCode
 		reason string
@@ -223,7 +210,7 @@ func TestHandlerLearnsTheServerClosed(t *testing.T) {
 		{name: "Close", close: func(c *wsgate.Conn) { c.Close(4000, "moved") }, code: 4000, reason: "moved"},
 		{
 			name:  "token expiry",
-			token: func(e *limEnv) string { return e.signer.ExpiringIn(e.t, "alice", 1500*time.Millisecond) },
+			token: func(e *env) string { return e.signer.ExpiringIn(e.t, "alice", 1500*time.Millisecond) },
 			code:  wsgate.StatusTokenExpired, reason: "token expired",
 		},
 		{
@@ -238,8 +225,8 @@ func TestHandlerLearnsTheServerClosed(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gone := limRecordDisconnects(&tc.opts)
-			e := limSetup(t, tc.opts, limNoLeeway)
+			gone := recordDisconnects(&tc.opts)
+			e := newEnv(t, tc.opts, noLeeway)
 			started, ended := blockUntilDone(e.gw)
 			token := e.token("alice")
 			if tc.token != nil {
@@ -252,7 +239,7 @@ func TestHandlerLearnsTheServerClosed(t *testing.T) {
 				tc.close(conn)
 			}
 			wantCancelled(t, ended)
-			limWantClosed(t, c, tc.code, tc.reason)
+			wantClosed(t, c, tc.code, tc.reason)
 			if d := wantGone(t, e.gw, gone); d.status.Code != tc.code || !d.status.ByServer {
 				t.Fatalf("OnDisconnect status %+v, want %v by the server", d.status, tc.code)
 			}
@@ -267,7 +254,7 @@ func TestHandlerLearnsTheServerClosed(t *testing.T) {
 // handler runs, and the events behind it are still handled in order.
 func TestEventsStayInOrderWhileReading(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: -1}, 0)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: -1}, 0)
 	var mu sync.Mutex
 	var order []int
 	var running atomic.Int32
@@ -287,10 +274,10 @@ func TestEventsStayInOrderWhileReading(t *testing.T) {
 	c := e.dial("alice")
 	const n = 40 // more than the queue holds: the read loop must wait too
 	for i := 1; i <= n; i++ {
-		limSend(c, int64(i), "seq", fmt.Sprint(i))
+		send(c, int64(i), "seq", fmt.Sprint(i))
 	}
 	for i := 1; i <= n; i++ {
-		limWantOK(t, c.WaitAck(int64(i)))
+		wantOK(t, c.WaitAck(int64(i)))
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -328,9 +315,9 @@ func TestCloseCodesThatMayNotBeSent(t *testing.T) {
 		t.Run(fmt.Sprintf("%d %q", tc.code, tc.reason), func(t *testing.T) {
 			t.Parallel()
 			opts := wsgate.Options{}
-			gone := limRecordDisconnects(&opts)
+			gone := recordDisconnects(&opts)
 			opts.OnConnect = func(c *wsgate.Conn) { c.Close(tc.code, tc.reason) }
-			e := limSetup(t, opts, 0)
+			e := newEnv(t, opts, 0)
 			c := e.dial("alice")
 			st := c.WaitClosed()
 			if st.Code != tc.want {
@@ -353,8 +340,8 @@ func TestReadLimitIsBounded(t *testing.T) {
 			t.Errorf("New accepted ReadLimit %d", limit)
 		}
 	}
-	e := limSetup(t, wsgate.Options{ReadLimit: wsgate.MaxReadLimit}, 0)
-	limWantOK(t, e.dial("alice").Request("echo", 1))
+	e := newEnv(t, wsgate.Options{ReadLimit: wsgate.MaxReadLimit}, 0)
+	wantOK(t, e.dial("alice").Request("echo", 1))
 }
 
 // TestServerClosesUnderFastTimers races server-initiated closes against
@@ -373,8 +360,8 @@ func TestServerClosesUnderFastTimers(t *testing.T) {
 			}()
 		},
 	}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	const n = 50
 	for range n {
 		c := e.dial("alice")
@@ -383,14 +370,14 @@ func TestServerClosesUnderFastTimers(t *testing.T) {
 	for range n {
 		recv(t, gone, "OnDisconnect")
 	}
-	limEventually(t, "every connection to be forgotten", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "every connection to be forgotten", func() bool { return e.gw.Len() == 0 })
 }
 
 // TestReplyErrorMasksPlainErrors: a plain error's text never reaches the
 // client, through the default filter or ReplyError called by a filter.
 func TestReplyErrorMasksPlainErrors(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	secret := errors.New("dial tcp 10.1.2.3:5432: password authentication failed for user app")
 	e.gw.Handle("leaky", func(*wsgate.Context) (any, error) { return nil, secret }, wsgate.HandlerOptions{})
 	e.gw.Handle("filtered", func(*wsgate.Context) (any, error) { return nil, secret }, wsgate.HandlerOptions{
@@ -402,7 +389,7 @@ func TestReplyErrorMasksPlainErrors(t *testing.T) {
 	c := e.dial("alice")
 	for _, event := range []string{"leaky", "filtered"} {
 		ack := c.Request(event, nil)
-		limWantCode(t, ack, wsgate.CodeInternal)
+		wantCode(t, ack, wsgate.CodeInternal)
 		if ack.Error.Message != "Internal server error" || strings.Contains(fmt.Sprintf("%s %s", ack.Error.Data, ack.Error.Cause), "10.1.2.3") {
 			t.Fatalf("%s answered %+v: the error's text leaked", event, *ack.Error)
 		}
@@ -423,7 +410,7 @@ func TestShutdownDeliversQueuedAcks(t *testing.T) {
 
 func shutdownDeliveryRound(t *testing.T, conc int) {
 	t.Helper()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: -1, HandlerConcurrency: conc}, 0)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: -1, HandlerConcurrency: conc}, 0)
 	var ran atomic.Int64
 	first := make(chan struct{})
 	var once sync.Once
@@ -464,11 +451,7 @@ func shutdownDeliveryRound(t *testing.T, conc int) {
 		}
 	}()
 	recv(t, first, "the first handler")
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	shutdown(t, e.gw)
 	if code := recv(t, closed, "the close"); code != websocket.StatusGoingAway {
 		t.Fatalf("closed with %d, want 1001", code)
 	}
@@ -484,7 +467,7 @@ func shutdownDeliveryRound(t *testing.T, conc int) {
 // dial returns reaches it.
 func TestEmitRightAfterTheHandshake(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	for i := range 50 {
 		sub := fmt.Sprintf("user%d", i)
 		c := e.dial(sub)
@@ -503,17 +486,17 @@ func TestEmitRightAfterTheHandshake(t *testing.T) {
 // held for the connection's life; the session goes on.
 func TestServeHTTPReturnsAfterTheUpgrade(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
+	e := newEnv(t, wsgate.Options{}, 0)
 	returned := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.gw.ServeHTTP(w, r)
 		returned <- struct{}{}
 	}))
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
-		HTTPHeader: http.Header{"Origin": {limOrigin}, "Cookie": {wsgate.DefaultTokenCookie + "=" + e.token("alice")}},
+		HTTPHeader: http.Header{"Origin": {testOrigin}, "Cookie": {wsgate.DefaultTokenCookie + "=" + e.token("alice")}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -527,5 +510,5 @@ func TestServeHTTPReturnsAfterTheUpgrade(t *testing.T) {
 		t.Fatalf("after ServeHTTP returned, the session answered %s, %v", b, err)
 	}
 	_ = ws.Close(websocket.StatusNormalClosure, "")
-	limEventually(t, "the session to end", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "the session to end", func() bool { return e.gw.Len() == 0 })
 }

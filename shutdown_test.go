@@ -22,32 +22,32 @@ func TestShutdownDrains(t *testing.T) {
 	// Two handlers at once, so the read loop goes on reading while one
 	// is blocked and events sent during the drain reach dispatch.
 	opts := wsgate.Options{HandlerConcurrency: 2}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
-	entered, release := limBlocking(e.gw)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
+	entered, release := handleBlocking(e.gw)
 	busy := e.dial("busy")
 	idle := e.dial("idle")
 
-	limSend(busy, 1, "block", "null")
+	send(busy, 1, "block", "null")
 	recv(t, entered, "the handler to start")
 
 	shut := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), limWait)
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
 		defer cancel()
 		shut <- e.gw.Shutdown(ctx)
 	}()
 
 	// The idle connection has nothing to finish: it goes at once.
-	limWantClosed(t, idle, wsgate.StatusGoingAway, "server shutting down")
+	wantClosed(t, idle, wsgate.StatusGoingAway, "server shutting down")
 	// Events on the busy one are refused from the moment it drains.
 	id := int64(100)
-	limEventually(t, "an event to be refused during the drain", func() bool {
+	eventually(t, "an event to be refused during the drain", func() bool {
 		id++
-		limSend(busy, id, "echo", "1")
+		send(busy, id, "echo", "1")
 		ack := busy.WaitAck(id)
 		if !ack.OK() {
-			limWantCode(t, ack, wsgate.CodeUnavailable)
+			wantCode(t, ack, wsgate.CodeUnavailable)
 		}
 		return !ack.OK()
 	})
@@ -62,11 +62,11 @@ func TestShutdownDrains(t *testing.T) {
 
 	close(release)
 	ack := busy.WaitAck(1)
-	limWantOK(t, ack)
+	wantOK(t, ack)
 	if string(ack.Data) != `"released"` {
 		t.Fatalf("in-flight ack = %s, want \"released\"", ack.Data)
 	}
-	limWantClosed(t, busy, wsgate.StatusGoingAway, "server shutting down")
+	wantClosed(t, busy, wsgate.StatusGoingAway, "server shutting down")
 
 	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
@@ -90,21 +90,21 @@ func TestShutdownDrains(t *testing.T) {
 // runs the handler itself; the ack still goes out before the 1001.
 func TestShutdownInOrderMode(t *testing.T) {
 	t.Parallel()
-	e := limSetup(t, wsgate.Options{}, 0)
-	entered, release := limBlocking(e.gw)
+	e := newEnv(t, wsgate.Options{}, 0)
+	entered, release := handleBlocking(e.gw)
 	c := e.dial("alice")
 
-	limSend(c, 1, "block", "null")
+	send(c, 1, "block", "null")
 	recv(t, entered, "the handler to start")
 	shut := make(chan error, 1)
 	go func() { shut <- e.gw.Shutdown(context.Background()) }()
-	limEventually(t, "the gateway to refuse handshakes", func() bool {
+	eventually(t, "the gateway to refuse handshakes", func() bool {
 		_, err := e.dialErr("late")
 		return err != nil
 	})
 	close(release)
-	limWantOK(t, c.WaitAck(1))
-	limWantClosed(t, c, wsgate.StatusGoingAway, "server shutting down")
+	wantOK(t, c.WaitAck(1))
+	wantClosed(t, c, wsgate.StatusGoingAway, "server shutting down")
 	if err := recv(t, shut, "Shutdown to return"); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
@@ -119,8 +119,8 @@ func TestShutdownInOrderMode(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	t.Parallel()
 	opts := wsgate.Options{}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 	entered := make(chan struct{}, 1)
 	handlerErr := make(chan error, 1)
 	e.gw.Handle("wait", func(c *wsgate.Context) (any, error) {
@@ -130,17 +130,10 @@ func TestShutdownDeadline(t *testing.T) {
 		return nil, c.Context().Err()
 	}, wsgate.HandlerOptions{})
 	c := e.dial("alice")
-	limSend(c, 1, "wait", "null")
+	send(c, 1, "wait", "null")
 	recv(t, entered, "the handler to start")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- e.gw.Shutdown(ctx) }()
-
-	if err := recv(t, shut, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
-	}
+	wantShutdownDeadline(t, e.gw, 100*time.Millisecond)
 	select {
 	case err := <-handlerErr:
 		if !errors.Is(err, context.Canceled) {
@@ -182,8 +175,8 @@ func TestManyAbruptDisconnects(t *testing.T) {
 			}
 		},
 	}
-	gone := limRecordDisconnects(&opts)
-	e := limSetup(t, opts, 0)
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
 
 	conns := make([]*websocket.Conn, n)
 	for i := range conns {
@@ -202,7 +195,7 @@ func TestManyAbruptDisconnects(t *testing.T) {
 			t.Fatalf("disconnect %d reported %+v, want 1006 by the peer", i, d.status)
 		}
 	}
-	limEventually(t, "gw.Len() to reach 0", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "gw.Len() to reach 0", func() bool { return e.gw.Len() == 0 })
 	select {
 	case d := <-gone:
 		t.Fatalf("OnDisconnect called more than %d times: %+v", n, d)
@@ -219,15 +212,15 @@ func TestShutdownNeverDropsAnAnswer(t *testing.T) {
 		t.Run(fmt.Sprintf("concurrency %d", conc), func(t *testing.T) {
 			t.Parallel()
 			for range 100 {
-				limShutdownRace(t, conc)
+				shutdownRace(t, conc)
 			}
 		})
 	}
 }
 
-func limShutdownRace(t *testing.T, conc int) {
+func shutdownRace(t *testing.T, conc int) {
 	t.Helper()
-	e := limSetup(t, wsgate.Options{EventsPerSecond: -1, HandlerConcurrency: conc}, 0)
+	e := newEnv(t, wsgate.Options{EventsPerSecond: -1, HandlerConcurrency: conc}, 0)
 	started := make(chan struct{})
 	var once sync.Once
 	var dropped atomic.Int64
@@ -258,11 +251,7 @@ func limShutdownRace(t *testing.T, conc int) {
 		}
 	}()
 	recv(t, started, "the first handler")
-	ctx, cancel := context.WithTimeout(context.Background(), limWait)
-	defer cancel()
-	if err := e.gw.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown = %v", err)
-	}
+	shutdown(t, e.gw)
 	_ = ws.CloseNow()
 	wg.Wait()
 	if n := dropped.Load(); n > 0 {
