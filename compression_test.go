@@ -23,7 +23,7 @@ const compressOrigin = "https://app.example.com"
 func compressGateway(t *testing.T, opts wsgate.Options) string {
 	t.Helper()
 	opts.Origins = []string{compressOrigin}
-	opts.Logger = evQuietLogger()
+	opts.Logger = quietLogger()
 	gw, err := wsgate.New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -74,20 +74,20 @@ func (r *hkRecorder) add(f func()) {
 // wait polls until cond, read under the recorder's lock, holds.
 func (r *hkRecorder) wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	limEventually(t, what, func() bool {
+	eventually(t, what, func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return cond()
 	})
 }
 
-// hkSetup is limSetup with the recorder's hooks and events that fail in
+// hkSetup is newEnv with the recorder's hooks and events that fail in
 // each way an event can.
-func hkSetup(t *testing.T, opts wsgate.Options) (*limEnv, *hkRecorder) {
+func hkSetup(t *testing.T, opts wsgate.Options) (*env, *hkRecorder) {
 	t.Helper()
 	rec := &hkRecorder{}
 	opts.Hooks = rec.hooks()
-	e := limSetup(t, opts, limNoLeeway)
+	e := newEnv(t, opts, noLeeway)
 	gw := e.gw
 	gw.Handle("fail", func(*wsgate.Context) (any, error) {
 		return nil, &wsgate.Error{Code: "NOPE", Message: "no"}
@@ -107,7 +107,7 @@ func TestHooksEvents(t *testing.T) {
 	e, rec := hkSetup(t, wsgate.Options{})
 	c := e.dial("alice")
 
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 	if ack := c.Request("ctx", nil); string(ack.Data) != `"ctx"` {
 		t.Fatalf("the handler's context lacks EventStart's value: %s %+v", ack.Data, ack.Error)
 	}
@@ -116,7 +116,7 @@ func TestHooksEvents(t *testing.T) {
 	c.Request("guarded", nil)
 	c.Request("no-such-event", nil)
 	c.Request("$no-such-protocol-event", nil)
-	limWantOK(t, c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")}))
+	wantOK(t, c.Request(wsgate.RefreshEvent, map[string]string{"token": e.token("alice")}))
 	c.Request(wsgate.RefreshEvent, map[string]string{"token": "not a token"})
 	c.Emit("fail", nil) // no id: answered with an exception event
 	c.WaitException()
@@ -177,7 +177,7 @@ func TestHooksConnectionsAndRefusals(t *testing.T) {
 	e.srv.Refused(e.dialOptions("not-a-jwt"))
 
 	c := e.dial("alice")
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 	c.Close()
 	rec.wait(t, "the close reported", func() bool { return len(rec.closed) == 1 })
 
@@ -217,7 +217,7 @@ func TestHooksRateLimited(t *testing.T) {
 	t.Parallel()
 	e, rec := hkSetup(t, wsgate.Options{EventsPerSecond: 0.001, EventBurst: 1})
 	c := e.dial("alice")
-	limWantOK(t, c.Request("echo", 1))
+	wantOK(t, c.Request("echo", 1))
 	for i := range 3 {
 		if ack := c.Request("echo", i); ack.OK() || ack.Error.Code != wsgate.CodeRateLimited {
 			t.Fatalf("request over the rate = %+v, want RATE_LIMITED", ack)
@@ -236,7 +236,7 @@ func TestHooksTokenExpiryClose(t *testing.T) {
 	t.Parallel()
 	e, rec := hkSetup(t, wsgate.Options{})
 	c := e.dialToken(e.signer.ExpiringIn(t, "alice", 1500*time.Millisecond))
-	limWantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
+	wantClosed(t, c, wsgate.StatusTokenExpired, "token expired")
 	rec.wait(t, "the close reported", func() bool { return len(rec.closed) == 1 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -256,7 +256,7 @@ func TestHooksSlowConsumerQueueDepth(t *testing.T) {
 		CloseTimeout: 100 * time.Millisecond})
 	e.dialRaw("stuck") // never reads
 	payload := strings.Repeat("y", 32<<10)
-	limEventually(t, "the stuck peer closed", func() bool {
+	eventually(t, "the stuck peer closed", func() bool {
 		_ = e.gw.Broadcast("tick", payload)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
@@ -277,12 +277,12 @@ func TestHooksSlowConsumerQueueDepth(t *testing.T) {
 // deliveries with why one was dropped.
 func TestHooksBroker(t *testing.T) {
 	t.Parallel()
-	bus := newRmBus()
+	bus := newMemoryBus()
 	rec := &hkRecorder{}
 	broker := bus.member()
-	e := rmSetup(t, wsgate.Options{Broker: broker, Hooks: rec.hooks()})
+	e := newRoomEnv(t, wsgate.Options{Broker: broker, Hooks: rec.hooks()})
 	c := e.dial("alice")
-	rmJoin(t, c, "r")
+	join(t, c, "r")
 
 	if err := e.gw.To("r").Emit("m", 1); err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func TestHooksBroker(t *testing.T) {
 	rec.wait(t, "five deliveries", func() bool { return len(rec.delivered) == 5 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	// rmJoin's room join published nothing; the emit and the refused
+	// join's room join published nothing; the emit and the refused
 	// disconnect did.
 	if len(rec.published) != 2 || rec.published[0] != (wsgate.BrokerPublish{Op: wsgate.OpEmit}) ||
 		rec.published[1].Op != wsgate.OpDisconnect || !errors.Is(rec.published[1].Err, refused) {
