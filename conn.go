@@ -99,7 +99,7 @@ type Conn struct {
 // newConn makes a connection whose transport comes later (attach): frames
 // queued meanwhile wait for it.
 func newConn(g *Gateway, codec Codec, r *http.Request, p *Principal, t *ticket) *Conn {
-	c := &Conn{gw: g, id: newConnID(), codec: codec, req: r, ticket: t}
+	c := &Conn{gw: g, id: newConnID(), codec: codec, req: keptRequest(r), ticket: t}
 	if e, ok := codec.(ExceptionOnErrorAck); ok {
 		c.exceptionOnAck = e.ExceptionOnErrorAck()
 	}
@@ -119,8 +119,12 @@ func (c *Conn) ID() string { return c.id }
 // anonymous). A $refresh replaces it.
 func (c *Conn) Principal() *Principal { return c.principal.Load() }
 
-// Request returns the HTTP upgrade request. Do not use its Context: the
-// connection has been hijacked.
+// Request returns the HTTP upgrade request as the connection keeps it:
+// without its credentials (the Cookie and Authorization headers) and the
+// WebSocket handshake's own headers, with no body, and with a background
+// Context. A connection does not hold its token for its whole life, nor the
+// memory of headers nobody reads; connect guards, which run during the
+// handshake, see the whole request. Treat it as read-only.
 func (c *Conn) Request() *http.Request { return c.req }
 
 // Subprotocol returns the negotiated WebSocket subprotocol, "" for none (and
@@ -185,6 +189,23 @@ func (c *Conn) attach(t Transport) {
 		c.closePending = false
 		c.startCloseLocked()
 	}
+}
+
+// keptRequest is the request a connection keeps: see Conn.Request. Header
+// values are shared with r, not copied.
+func keptRequest(r *http.Request) *http.Request {
+	k := r.WithContext(context.Background())
+	k.Header = make(http.Header, len(r.Header))
+	for name, values := range r.Header {
+		switch name {
+		case "Cookie", "Authorization", "Upgrade", "Connection", "Sec-Websocket-Key",
+			"Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Protocol":
+			continue
+		}
+		k.Header[name] = values
+	}
+	k.Body, k.GetBody, k.Trailer, k.Form, k.PostForm, k.MultipartForm = http.NoBody, nil, nil, nil, nil, nil
+	return k
 }
 
 func newConnID() string {

@@ -44,8 +44,9 @@ func (c *Context) Context() context.Context { return c.ctx }
 // Conn returns the connection, or nil at connect time.
 func (c *Context) Conn() *Conn { return c.conn }
 
-// Request returns the HTTP upgrade request. Its Context must not be used:
-// the request's connection has been hijacked.
+// Request returns the HTTP upgrade request: the whole of it at connect time
+// (connect guards), and for an event the request as the connection keeps
+// it, without credentials (see Conn.Request).
 func (c *Context) Request() *http.Request { return c.req }
 
 // Principal returns who the connection is authenticated as, or nil for an

@@ -2,6 +2,7 @@ package wsgate
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"unicode/utf8"
 )
@@ -78,17 +79,28 @@ func (g *Gateway) teardown(c *Conn) {
 // reading, and sees the peer leave as soon as it does.
 func (c *Conn) readLoop() error {
 	limit := c.gw.opts.ReadLimit
+	native, _ := c.tr.(*wsTransport)
 	for {
-		f := c.gw.frames.get()
+		var f *frame
 		var err error
-		f.b, err = c.tr.ReadMessage(f.b, limit+1)
+		if native != nil {
+			// Wait for the message before taking a buffer for it.
+			var r io.Reader
+			if r, err = native.next(); err == nil {
+				f = c.gw.frames.get()
+				f.b, err = readMessage(f.b, r, limit+1)
+			}
+		} else {
+			f = c.gw.frames.get()
+			f.b, err = c.tr.ReadMessage(f.b, limit+1)
+		}
 		switch {
 		case errors.Is(err, ErrUnsupportedMessage):
-			c.gw.frames.put(f)
+			c.gw.frames.putMaybe(f)
 			c.closeAfterEvents(StatusUnsupportedData, "binary frames are not accepted")
 			return errStopped
 		case err != nil:
-			c.gw.frames.put(f)
+			c.gw.frames.putMaybe(f)
 			return err
 		case int64(len(f.b)) > limit:
 			c.gw.frames.put(f)

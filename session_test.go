@@ -512,3 +512,30 @@ func TestServeHTTPReturnsAfterTheUpgrade(t *testing.T) {
 	_ = ws.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the session to end", func() bool { return e.gw.Len() == 0 })
 }
+
+// TestConnKeepsNoCredentials: the request a connection keeps has no token
+// in it; connect guards saw the whole request.
+func TestConnKeepsNoCredentials(t *testing.T) {
+	t.Parallel()
+	var atConnect string
+	opts := wsgate.Options{ConnectGuards: []wsgate.Guard{func(c *wsgate.Context) error {
+		atConnect = c.Request().Header.Get("Cookie")
+		return nil
+	}}}
+	e := newEnv(t, opts, 0)
+	e.gw.Handle("headers", func(c *wsgate.Context) (any, error) {
+		h := c.Request().Header
+		return map[string]string{"cookie": h.Get("Cookie"), "origin": h.Get("Origin"), "key": h.Get("Sec-WebSocket-Key")}, nil
+	}, wsgate.HandlerOptions{})
+	c := e.dial("alice")
+	var got map[string]string
+	if err := c.Request("headers", nil).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got["cookie"] != "" || got["key"] != "" || got["origin"] != testOrigin {
+		t.Fatalf("an event's request has headers %v, want the origin and no cookie or handshake key", got)
+	}
+	if !strings.Contains(atConnect, wsgate.DefaultTokenCookie+"=") {
+		t.Fatalf("the connect guard saw Cookie %q, want the token cookie", atConnect)
+	}
+}

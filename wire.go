@@ -58,6 +58,13 @@ func (p *framePool) get() *frame {
 	return &frame{b: make([]byte, 0, 512)}
 }
 
+// putMaybe is put for a frame that may be nil.
+func (p *framePool) putMaybe(f *frame) {
+	if f != nil {
+		p.put(f)
+	}
+}
+
 func (p *framePool) put(f *frame) {
 	if f.shared || cap(f.b) > maxPooledFrame {
 		return

@@ -26,20 +26,31 @@ func newWSTransport(ws *websocket.Conn, netConn net.Conn, readLimit int64) *wsTr
 }
 
 func (t *wsTransport) ReadMessage(b []byte, max int64) ([]byte, error) {
+	r, err := t.next()
+	if err != nil {
+		return b, err
+	}
+	return readMessage(b, r, max)
+}
+
+// next waits for the peer's next message and returns its reader. The read
+// loop uses it directly, so that an idle connection, waiting here, holds no
+// buffer for a message that has not come.
+func (t *wsTransport) next() (io.Reader, error) {
 	// A context without a Done channel: the library sets no timer per
 	// read, and the read ends when the socket is closed.
 	typ, r, err := t.ws.Reader(context.Background())
 	if err != nil {
 		var ce websocket.CloseError
 		if errors.As(err, &ce) {
-			return b, &PeerCloseError{Code: StatusCode(ce.Code), Reason: ce.Reason}
+			return nil, &PeerCloseError{Code: StatusCode(ce.Code), Reason: ce.Reason}
 		}
-		return b, err
+		return nil, err
 	}
 	if typ != websocket.MessageText {
-		return b, ErrUnsupportedMessage
+		return nil, ErrUnsupportedMessage
 	}
-	return readMessage(b, r, max)
+	return r, nil
 }
 
 func (t *wsTransport) WriteMessage(b []byte) error {
