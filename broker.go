@@ -3,6 +3,7 @@ package wsgate
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // A Broker carries the gateway's fan-out (room emits, subject emits,
@@ -75,4 +76,11 @@ type BrokerMessage struct {
 	Data     json.RawMessage // OpEmit: the event's data, valid JSON
 	Code     int             // OpDisconnect: the close code
 	Reason   string          // OpDisconnect: the close reason
+	// Sent is when the publishing gateway published the message (set by
+	// the gateway, by its host's clock); the receiving gateway reports the
+	// time since then as BrokerDelivery.Lag. A Broker carries it across
+	// (redisbroker as Unix nanoseconds: wall clock, no monotonic reading),
+	// and delivers the zero Time for a message that had none, such as one
+	// from a publisher of an older version: such a message has no lag.
+	Sent time.Time
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 )
 
 // Target is a set of connections to emit to or to disconnect: the union
@@ -180,9 +181,10 @@ func (t *Target) selection() selection {
 	return selection{rooms: t.rooms, subjects: t.subjects, except: t.except, all: t.all}
 }
 
-// publish hands the operation to the Broker. An everyone target travels
-// with no rooms and no subjects.
+// publish hands the operation to the Broker, stamped with the time of its
+// publication. An everyone target travels with no rooms and no subjects.
 func (t *Target) publish(m *BrokerMessage) error {
+	m.Sent = time.Now()
 	// The Target's own slices: the Broker must neither keep nor modify m.
 	if !t.all {
 		m.Rooms, m.Subjects = t.rooms, t.subjects
@@ -302,6 +304,7 @@ func (g *Gateway) fanout(s selection, o fanoutOp) {
 // code no close frame can carry) is logged and dropped: it came from a
 // broken or incompatible publisher, and sending it on would break clients.
 func (g *Gateway) deliver(m *BrokerMessage) {
+	d := g.receiving(m)
 	s := selection{rooms: m.Rooms, subjects: m.Subjects, except: m.Except}
 	s.all = len(s.rooms) == 0 && len(s.subjects) == 0
 	switch m.Op {
@@ -312,7 +315,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		}
 		if !json.Valid(data) {
 			g.log.Error("wsgate: broker message dropped: its data is not valid JSON", slog.String("event", m.Event))
-			g.brokerDelivered(m.Op, errDeliveryBadData)
+			g.brokerDelivered(d, errDeliveryBadData)
 			return
 		}
 		// m is not ours to keep: the frame is a copy.
@@ -324,17 +327,17 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, data...)
 		b = append(b, '}')
 		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}, event: m.Event, data: b[start : len(b)-1]})
-		g.brokerDelivered(m.Op, nil)
+		g.brokerDelivered(d, nil)
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
 			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
-			g.brokerDelivered(m.Op, err)
+			g.brokerDelivered(d, err)
 			return
 		}
 		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})
-		g.brokerDelivered(m.Op, nil)
+		g.brokerDelivered(d, nil)
 	default:
 		g.log.Error("wsgate: broker message dropped: unknown operation", slog.Int("op", int(m.Op)))
-		g.brokerDelivered(m.Op, errDeliveryBadOp)
+		g.brokerDelivered(d, errDeliveryBadOp)
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 // Hooks report what a gateway does, for metrics and traces: connections
 // opened and closed, handshakes refused, events handled, guard denials,
-// rate-limited events and the Broker's traffic. Set them in Options.Hooks.
+// rate-limited events and the Broker's traffic, errors and lag. Set them in
+// Options.Hooks.
 // Every field is optional; a nil field costs nothing, and a gateway with no
 // hook at all pays one pointer comparison at each point below.
 //
@@ -72,7 +73,7 @@ type Hooks struct {
 	// BrokerDelivered is called for every message the Broker delivers
 	// from another process, after it has been applied to the local
 	// connections, or with an error when it was dropped as one this
-	// gateway cannot apply.
+	// gateway cannot apply; with the message's lag either way.
 	BrokerDelivered func(info BrokerDelivery)
 }
 
@@ -151,6 +152,22 @@ type BrokerPublish struct {
 type BrokerDelivery struct {
 	Op  BrokerOp
 	Err error // why the message was dropped; nil when it was applied
+	// Sent is the message's BrokerMessage.Sent: when the publishing
+	// gateway published it, by the publisher's clock. It is the zero Time
+	// for a message whose publisher stamped none (a gateway of an older
+	// version).
+	Sent time.Time
+	// Lag is the time from Sent to this gateway's receipt of the message
+	// (before applying it): the Broker's transit and backlog. It is 0
+	// when Sent is zero.
+	//
+	// Sent is read on the publisher's clock and the receipt on this
+	// host's, so between hosts the lag is off by their clock skew; it may
+	// even be negative when this host's clock is behind the publisher's.
+	// Keep the hosts' clocks synchronised (NTP) and read a lag below the
+	// skew as noise. Within one process the two readings share the
+	// monotonic clock and the lag is exact.
+	Lag time.Duration
 }
 
 // String returns "emit", "disconnect", or "unknown" for an operation this
@@ -398,9 +415,21 @@ func (g *Gateway) brokerPublished(op BrokerOp, err error) {
 	}
 }
 
-// brokerDelivered reports a message the Broker delivered.
-func (g *Gateway) brokerDelivered(op BrokerOp, err error) {
+// receiving begins the report of m's delivery: its lag is measured on
+// receipt, so that it does not include the local fan-out.
+func (g *Gateway) receiving(m *BrokerMessage) BrokerDelivery {
+	d := BrokerDelivery{Op: m.Op}
+	if h := g.hooks; h != nil && h.BrokerDelivered != nil && !m.Sent.IsZero() {
+		d.Sent, d.Lag = m.Sent, time.Since(m.Sent)
+	}
+	return d
+}
+
+// brokerDelivered reports a message the Broker delivered, begun by
+// receiving, with why it was dropped (nil when it was applied).
+func (g *Gateway) brokerDelivered(d BrokerDelivery, err error) {
 	if h := g.hooks; h != nil && h.BrokerDelivered != nil {
-		h.BrokerDelivered(BrokerDelivery{Op: op, Err: err})
+		d.Err = err
+		h.BrokerDelivered(d)
 	}
 }

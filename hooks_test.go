@@ -327,6 +327,63 @@ func TestHooksBroker(t *testing.T) {
 	}
 }
 
+// TestHooksBrokerLag: what one gateway publishes is stamped with the time
+// of its publication, and the gateway that receives it reports the time
+// from then to its receipt; a message with no stamp (from an older
+// publisher) reports none.
+func TestHooksBrokerLag(t *testing.T) {
+	t.Parallel()
+	bus := newRmBus()
+	rec := &hkRecorder{}
+	a := rmSetup(t, wsgate.Options{Broker: bus.member()})
+	b := rmSetup(t, wsgate.Options{Broker: bus.member(), Hooks: rec.hooks()})
+	c := b.dial("bob")
+	rmJoin(t, c, "r")
+
+	before := time.Now()
+	if err := a.gw.To("r").Emit("m", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.gw.ToSubject("nobody").Disconnect(wsgate.StatusPolicyViolation, "x"); err != nil {
+		t.Fatal(err)
+	}
+	published := time.Now()
+	if ev := c.NextEvent(); ev.Name != "m" {
+		t.Fatalf("bob on B got %q, want the emit from A", ev.Name)
+	}
+	other := bus.member()
+	if err := other.Publish(context.Background(), &wsgate.BrokerMessage{Op: wsgate.OpEmit, Rooms: []string{"r"}, Event: "old", Data: json.RawMessage(`2`)}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.NextEvent(); ev.Name != "old" {
+		t.Fatalf("bob on B got %q, want the unstamped emit", ev.Name)
+	}
+	rec.wait(t, "three deliveries", func() bool { return len(rec.delivered) == 3 })
+	// Every receipt came before now: the lag of a stamped message is at
+	// most the time since its emit began.
+	bound := time.Since(before)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, d := range rec.delivered[:2] {
+		if d.Err != nil {
+			t.Errorf("delivery %d dropped: %v", i, d.Err)
+		}
+		if d.Sent.Before(before) || d.Sent.After(published) {
+			t.Errorf("delivery %d (%v) Sent %v, want the time of its publication, between %v and %v", i, d.Op, d.Sent, before, published)
+		}
+		if d.Lag < 0 || d.Lag > bound {
+			t.Errorf("delivery %d (%v) Lag %v, want from 0 to %v", i, d.Op, d.Lag, bound)
+		}
+	}
+	if ops := []wsgate.BrokerOp{rec.delivered[0].Op, rec.delivered[1].Op}; ops[0] != wsgate.OpEmit || ops[1] != wsgate.OpDisconnect {
+		t.Errorf("deliveries %v, want an emit and a disconnect", ops)
+	}
+	if d := rec.delivered[2]; !d.Sent.IsZero() || d.Lag != 0 || d.Err != nil {
+		t.Errorf("the unstamped message's delivery = %+v, want no Sent and no Lag", d)
+	}
+}
+
 // TestJoinHooks: joined hooks all run, in order, and EventStart threads
 // its context through them.
 func TestJoinHooks(t *testing.T) {

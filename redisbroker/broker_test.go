@@ -63,10 +63,12 @@ func TestMessageFieldsSurviveTheTrip(t *testing.T) {
 	a := newBroker(t, srv.Client(t), redisbroker.Options{})
 	b := newBroker(t, srv.Client(t), redisbroker.Options{})
 	inB := subscribe(t, b)
+	// Sent travels to the nanosecond; a message without one (from an
+	// older publisher) arrives without one.
 	sent := []wsgate.BrokerMessage{
-		{Op: wsgate.OpEmit, Rooms: []string{"a", "b"}, Except: []string{"c1"}, Event: "say", Data: json.RawMessage(`{"text":"hé \u2028"}`)},
+		{Op: wsgate.OpEmit, Rooms: []string{"a", "b"}, Except: []string{"c1"}, Event: "say", Data: json.RawMessage(`{"text":"hé \u2028"}`), Sent: time.Now()},
 		{Op: wsgate.OpEmit, Subjects: []string{"alice"}, Event: "notice"},
-		{Op: wsgate.OpDisconnect, Subjects: []string{"bob"}, Code: 1008, Reason: "logged out"},
+		{Op: wsgate.OpDisconnect, Subjects: []string{"bob"}, Code: 1008, Reason: "logged out", Sent: time.Date(2026, 12, 1, 20, 4, 37, 123456789, time.FixedZone("CET", 3600))},
 		{Op: wsgate.OpDisconnect, Rooms: []string{"r"}, Code: 4000, Reason: ""},
 	}
 	for i := range sent {
@@ -82,6 +84,9 @@ func TestMessageFieldsSurviveTheTrip(t *testing.T) {
 			strings.Join(g.Except, ",") != strings.Join(w.Except, ",") ||
 			g.Event != w.Event || g.Code != w.Code || g.Reason != w.Reason {
 			t.Errorf("message %d: got %+v, want %+v", i, g, w)
+		}
+		if !g.Sent.Equal(w.Sent) || g.Sent.IsZero() != w.Sent.IsZero() {
+			t.Errorf("message %d: Sent %v, want %v", i, g.Sent, w.Sent)
 		}
 		if len(w.Data) > 0 {
 			var gv, wv any

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wsgate/wsgate"
 )
 
 // An entry of the stream has three fields: the publisher's id, its
-// sequence number and the message, compact JSON with one-letter keys.
+// sequence number and the message, compact JSON with one-letter keys. The
+// message's publication time (wsgate.BrokerMessage.Sent) travels as Unix
+// nanoseconds, wall clock only: the receiving gateway's lag is measured
+// across hosts (see wsgate.BrokerDelivery.Lag).
 const (
 	fieldPublisher = "p"
 	fieldSeq       = "s"
@@ -28,6 +32,9 @@ type wireMessage struct {
 	Data     json.RawMessage `json:"d,omitempty"`
 	Code     int             `json:"c,omitempty"`
 	Reason   string          `json:"n,omitempty"`
+	// Sent is BrokerMessage.Sent in Unix nanoseconds; absent (0) when the
+	// message has none, as from a publisher of an older version.
+	Sent int64 `json:"t,omitempty"`
 }
 
 func validOp(op wsgate.BrokerOp) bool {
@@ -43,10 +50,14 @@ func encode(m *wsgate.BrokerMessage) ([]byte, error) {
 	if !validOp(m.Op) {
 		return nil, fmt.Errorf("redisbroker: unknown operation %d", m.Op)
 	}
-	b, err := json.Marshal(wireMessage{
+	w := wireMessage{
 		Op: m.Op, Rooms: m.Rooms, Subjects: m.Subjects, Except: m.Except,
 		Event: m.Event, Data: m.Data, Code: m.Code, Reason: m.Reason,
-	})
+	}
+	if !m.Sent.IsZero() {
+		w.Sent = m.Sent.UnixNano()
+	}
+	b, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("redisbroker: encoding the message: %w", err)
 	}
@@ -62,10 +73,14 @@ func decode(body string) (*wsgate.BrokerMessage, error) {
 	if !validOp(w.Op) {
 		return nil, fmt.Errorf("unknown operation %d", w.Op)
 	}
-	return &wsgate.BrokerMessage{
+	m := &wsgate.BrokerMessage{
 		Op: w.Op, Rooms: w.Rooms, Subjects: w.Subjects, Except: w.Except,
 		Event: w.Event, Data: w.Data, Code: w.Code, Reason: w.Reason,
-	}, nil
+	}
+	if w.Sent != 0 {
+		m.Sent = time.Unix(0, w.Sent)
+	}
+	return m, nil
 }
 
 // streamID is an entry id, "<ms>-<seq>". The Broker's own entries have

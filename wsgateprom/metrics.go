@@ -36,14 +36,20 @@ type Options struct {
 	// ConnectionBuckets are the buckets, in seconds, of the connection
 	// lifetime histogram. Default DefaultConnectionBuckets.
 	ConnectionBuckets []float64
+	// LagBuckets are the buckets, in seconds, of the Broker delivery lag
+	// histogram. Default DefaultLagBuckets.
+	LagBuckets []float64
 }
 
 // Default buckets. Events are expected to take from a fraction of a
 // millisecond (an echo) to seconds (a handler that calls a slow service);
-// connections from seconds (a page view) to a day.
+// connections from seconds (a page view) to a day; a Broker's delivery
+// from a millisecond (Redis on the local network) to minutes (a process
+// catching up after its link to Redis came back).
 var (
 	DefaultDurationBuckets   = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	DefaultConnectionBuckets = []float64{1, 10, 60, 300, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600}
+	DefaultLagBuckets        = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 	// QueueDepthBuckets are the buckets of the outbound queue depth at
 	// close: a healthy connection closes with 0 or 1 frame waiting; one
 	// closed as a slow consumer has DefaultOutboundQueue (256) by default.
@@ -66,6 +72,7 @@ type Metrics struct {
 	publishErrors   *prometheus.CounterVec
 	delivered       *prometheus.CounterVec
 	deliveryDropped *prometheus.CounterVec
+	deliveryLag     *prometheus.HistogramVec
 }
 
 // New creates the metrics and registers them on reg (the application's
@@ -79,6 +86,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	if opts.ConnectionBuckets == nil {
 		opts.ConnectionBuckets = DefaultConnectionBuckets
+	}
+	if opts.LagBuckets == nil {
+		opts.LagBuckets = DefaultLagBuckets
 	}
 	cl := opts.ConstLabels
 	counter := func(name, help string) prometheus.Counter {
@@ -117,6 +127,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			"Operations from other processes applied to this gateway's connections, by operation.", "op"),
 		deliveryDropped: counterVec("wsgate_broker_delivery_errors_total",
 			"Operations from other processes dropped as impossible to apply, by operation.", "op"),
+		deliveryLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wsgate_broker_delivery_lag_seconds",
+			Help: "Time from an operation's publication by another process to its receipt here, by operation " +
+				"(across hosts, off by their clock skew; a negative lag counts as 0).",
+			ConstLabels: cl, Buckets: opts.LagBuckets}, []string{"op"}),
 	}
 	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
@@ -136,7 +150,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.connsOpened, m.connsOpen, m.connsClosed, m.connDuration, m.queueAtClose,
 		m.refused, m.events, m.eventDuration, m.guardDenials, m.rateLimited,
-		m.published, m.publishErrors, m.delivered, m.deliveryDropped,
+		m.published, m.publishErrors, m.delivered, m.deliveryDropped, m.deliveryLag,
 	}
 }
 
@@ -176,6 +190,11 @@ func (m *Metrics) Hooks() wsgate.Hooks {
 		},
 		BrokerDelivered: func(info wsgate.BrokerDelivery) {
 			op := info.Op.String()
+			if !info.Sent.IsZero() {
+				// A lag below zero is the hosts' clock skew, not a
+				// delivery before its publication: count it as none.
+				m.deliveryLag.WithLabelValues(op).Observe(max(info.Lag, 0).Seconds())
+			}
 			if info.Err != nil {
 				m.deliveryDropped.WithLabelValues(op).Inc()
 				return

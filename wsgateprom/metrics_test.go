@@ -243,6 +243,63 @@ func TestBrokerMetrics(t *testing.T) {
 	}
 }
 
+// TestBrokerLagMetrics: each delivery that carries its publication time
+// is observed in the lag histogram, in seconds, by operation; one with a
+// negative lag (clock skew) counts as 0, one without a time not at all.
+func TestBrokerLagMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	metrics, err := wsgateprom.New(reg, wsgateprom.Options{LagBuckets: []float64{.01, .1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := metrics.Hooks()
+	sent := time.Now()
+	h.BrokerDelivered(wsgate.BrokerDelivery{Op: wsgate.OpEmit, Sent: sent, Lag: 50 * time.Millisecond})
+	h.BrokerDelivered(wsgate.BrokerDelivery{Op: wsgate.OpEmit, Sent: sent, Lag: 2 * time.Second})
+	h.BrokerDelivered(wsgate.BrokerDelivery{Op: wsgate.OpEmit, Sent: sent, Lag: -time.Second})
+	h.BrokerDelivered(wsgate.BrokerDelivery{Op: wsgate.OpEmit}) // from an older publisher: no time
+	h.BrokerDelivered(wsgate.BrokerDelivery{Op: wsgate.OpDisconnect, Sent: sent, Lag: 5 * time.Millisecond, Err: errors.New("bad code")})
+
+	if got := value(t, reg, "wsgate_broker_delivered_total", map[string]string{"op": "emit"}); got != 4 {
+		t.Errorf("emits delivered %v, want 4", got)
+	}
+	hist := func(op string) *dto.Histogram {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != "wsgate_broker_delivery_lag_seconds" {
+				continue
+			}
+			if f.GetType() != dto.MetricType_HISTOGRAM {
+				t.Fatalf("%s is a %v", f.GetName(), f.GetType())
+			}
+			for _, m := range f.GetMetric() {
+				if hasLabels(m, map[string]string{"op": op}) {
+					return m.GetHistogram()
+				}
+			}
+		}
+		t.Fatalf("no wsgate_broker_delivery_lag_seconds{op=%q}", op)
+		return nil
+	}
+	emits := hist("emit")
+	if emits.GetSampleCount() != 3 || emits.GetSampleSum() < 2.049 || emits.GetSampleSum() > 2.051 {
+		t.Errorf("emit lag: %d samples summing to %vs, want 3 summing to 2.05s", emits.GetSampleCount(), emits.GetSampleSum())
+	}
+	// Cumulative buckets: 0 (the skewed one) ≤ .01; .05 ≤ .1; 2 above 1.
+	for i, want := range []uint64{1, 2, 2} {
+		if b := emits.GetBucket()[i]; b.GetCumulativeCount() != want {
+			t.Errorf("emit lag bucket le=%v holds %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+		}
+	}
+	if d := hist("disconnect"); d.GetSampleCount() != 1 {
+		t.Errorf("disconnect lag: %d samples, want the dropped delivery's 1", d.GetSampleCount())
+	}
+}
+
 // TestNewRegistersOnce: a second set of the same metrics on one registry
 // is refused, and leaves the registry as it was.
 func TestNewRegistersOnce(t *testing.T) {

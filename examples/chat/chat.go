@@ -5,7 +5,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/wsgateprom"
 )
 
 // Limits of the chat's inputs (see the package comment).
@@ -26,13 +28,15 @@ type chat struct {
 	gw       *wsgate.Gateway
 	verifier wsgate.Authenticator
 	log      *slog.Logger
+	metrics  *prometheus.Registry // what /metrics serves; nil unless METRICS=1
 }
 
 // newChat builds the gateway: one allowed origin, the session token from
 // the access_token cookie (the default token source), no anonymous
 // connections, and the Authenticated guard on every event (it also refuses
 // an event that races the 4001 close of an expired token). broker is nil
-// for a single process.
+// for a single process. With cfg.metrics the gateway reports to the
+// registry /metrics serves.
 func newChat(cfg config, logger *slog.Logger, broker wsgate.Broker) (*chat, error) {
 	verifier, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{
 		Methods:  []string{"HS256"},
@@ -43,17 +47,26 @@ func newChat(cfg config, logger *slog.Logger, broker wsgate.Broker) (*chat, erro
 	if err != nil {
 		return nil, err
 	}
-	gw, err := wsgate.New(wsgate.Options{
+	opts := wsgate.Options{
 		Origins:       []string{cfg.frontendHost},
 		Authenticator: verifier,
 		Guards:        []wsgate.Guard{wsgate.Authenticated},
 		Broker:        broker,
 		Logger:        logger,
-	})
+	}
+	var reg *prometheus.Registry
+	if cfg.metrics {
+		var m *wsgateprom.Metrics
+		if reg, m, err = newMetrics(); err != nil {
+			return nil, err
+		}
+		opts.Hooks = m.Hooks()
+	}
+	gw, err := wsgate.New(opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &chat{cfg: cfg, gw: gw, verifier: verifier, log: logger}
+	c := &chat{cfg: cfg, gw: gw, verifier: verifier, log: logger, metrics: reg}
 	wsgate.On(gw, "join", c.join, wsgate.HandlerOptions{})
 	wsgate.On(gw, "leave", c.leave, wsgate.HandlerOptions{})
 	wsgate.On(gw, "say", c.say, wsgate.HandlerOptions{})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,7 @@ type config struct {
 	generatedSecret bool
 	redisURL        string
 	shutdownTimeout time.Duration
+	metrics         bool // METRICS: serve /metrics
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -63,6 +65,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("SHUTDOWN_TIMEOUT=%q: want a duration above zero, such as 10s", v)
 		}
 		cfg.shutdownTimeout = d
+	}
+	if v := getenv("METRICS"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("METRICS=%q: want 1 or 0 (or true or false)", v)
+		}
+		cfg.metrics = on
 	}
 	return cfg, nil
 }

@@ -64,6 +64,7 @@ func TestConfig(t *testing.T) {
 		{map[string]string{"FRONTEND_HOST": "ftp://chat.example.com"}, "http or https"},
 		{map[string]string{"FRONTEND_HOST": "null"}, "FRONTEND_HOST"},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"METRICS": "perhaps"}, "METRICS"},
 	} {
 		_, err := loadConfig(env(tt.vars))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -26,6 +26,7 @@
 //	REDIS_URL      redis:// or rediss:// URL of the Redis the processes share (redisbroker,
 //	               keys under the prefix "chat"). Default: none, one process on its own.
 //	SHUTDOWN_TIMEOUT  how long SIGINT/SIGTERM waits for handlers and Redis (default 10s)
+//	METRICS        1 (or true) serves Prometheus metrics at GET /metrics (default off)
 //
 // It logs (log/slog, text, on standard output) a line with msg=listening and
 // the address it serves on, once it serves. On SIGINT or SIGTERM it closes
@@ -42,6 +43,7 @@
 //	              name: 400 VALIDATION_FAILED.
 //	POST /logout  with that cookie: clears it, closes every connection of that user on every
 //	              process with 1008 "logged out", and answers 204.
+//	GET  /metrics with METRICS=1 only (404 otherwise): the Prometheus text format
 //
 // /login and /logout check the Origin as the gateway does: a request without
 // one, or from another origin than FRONTEND_HOST, is answered 403
@@ -49,6 +51,14 @@
 // Every refusal is a JSON body {"status":"error","message":…,"code":…}.
 // The login takes no password: put your own authentication in front of
 // /login; the rest does not change.
+//
+// With METRICS=1, GET /metrics answers the Prometheus text format: the
+// gateway's wsgate_… metrics (connections, refused handshakes, events by
+// name and outcome, guard denials, rate-limited events and, with
+// REDIS_URL, the Broker's publications, deliveries and delivery lag; see
+// the README), and the Go runtime's and the process's. They are served on
+// ADDR beside the page, as suits a demo: anyone who can reach the port can
+// read them. A production server serves metrics on an internal listener.
 //
 // # Events
 //
@@ -212,5 +222,6 @@ func (c *chat) handler() http.Handler {
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /app.js", page)
 	mux.Handle("GET /app.css", page)
+	mountMetrics(mux, c.metrics)
 	return mux
 }
