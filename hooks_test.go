@@ -333,12 +333,12 @@ func TestHooksBroker(t *testing.T) {
 // publisher) reports none.
 func TestHooksBrokerLag(t *testing.T) {
 	t.Parallel()
-	bus := newRmBus()
+	bus := newMemoryBus()
 	rec := &hkRecorder{}
-	a := rmSetup(t, wsgate.Options{Broker: bus.member()})
-	b := rmSetup(t, wsgate.Options{Broker: bus.member(), Hooks: rec.hooks()})
+	a := newRoomEnv(t, wsgate.Options{Broker: bus.member()})
+	b := newRoomEnv(t, wsgate.Options{Broker: bus.member(), Hooks: rec.hooks()})
 	c := b.dial("bob")
-	rmJoin(t, c, "r")
+	join(t, c, "r")
 
 	before := time.Now()
 	if err := a.gw.To("r").Emit("m", 1); err != nil {
