@@ -57,11 +57,13 @@ type inbox struct {
 	inline    bool
 	handedOff bool
 	handoff   *time.Timer
-	// readDone is closed when the connection's last reader has finished
-	// (see finish); the session waits for it.
-	readDone chan struct{}
+	// readers counts the goroutines that read: the session's own and any
+	// it handed the reading to (handOff adds one while the handing reader
+	// still counts, so the count never touches zero before the end); the
+	// session waits for it.
+	readers sync.WaitGroup
 	// wg counts workers, the reader running a handler included. Add is
-	// called by readers only, always before readDone is closed.
+	// called by readers only, before the last of them ends.
 	wg sync.WaitGroup
 }
 
@@ -74,7 +76,6 @@ type event struct {
 
 func (q *inbox) init(limit int) {
 	q.limit = limit
-	q.readDone = make(chan struct{})
 	if limit > 1 {
 		q.wake = make(chan struct{}, limit)
 	}
@@ -183,6 +184,7 @@ func (c *Conn) handOff() {
 		return
 	}
 	c.in.handedOff = true
+	c.in.readers.Add(1)
 	go c.read()
 }
 

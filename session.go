@@ -26,14 +26,16 @@ func (g *Gateway) serve(c *Conn) {
 		}
 	}
 	c.opened()
+	c.in.readers.Add(1)
 	c.read()
-	<-c.in.readDone // the reading may have moved to another goroutine
+	c.in.readers.Wait() // the reading may have moved to another goroutine
 }
 
 // read runs the read loop on the calling goroutine while it is the
-// connection's reader. The reader whose loop ends the connection finishes
-// it and says so on readDone; one that handed the reading over just returns.
+// connection's reader, counted in readers. The reader whose loop ends the
+// connection finishes it; one that handed the reading over just returns.
 func (c *Conn) read() {
+	defer c.in.readers.Done()
 	err := errStopped
 	defer func() {
 		if v := recover(); v != nil {
@@ -43,7 +45,6 @@ func (c *Conn) read() {
 		}
 		if err != errHandedOff {
 			c.finish(err)
-			close(c.in.readDone)
 		}
 	}()
 	err = c.readLoop()

@@ -142,11 +142,14 @@ func (c *Conn) abort() {
 // then the close handshake, all within CloseTimeout), and then drops the
 // socket for good.
 func (c *Conn) finish(readErr error) {
-	c.cancel()
 	c.mu.Lock()
 	if c.state < stateClosing {
+		// The peer left (or the socket failed): nothing more can be
+		// written. The state changes before the handlers' context is
+		// cancelled, so a handler that wakes up on it finds Emit closed.
 		c.noteCloseLocked()
 		c.status = peerStatus(readErr)
+		c.closedLocked()
 	}
 	done := c.closeDone
 	c.mu.Unlock()
@@ -165,10 +168,8 @@ func (c *Conn) closedLocked() {
 	if c.state == stateClosed {
 		return
 	}
-	if c.state < stateClosing {
-		c.cancel()
-	}
 	c.state = stateClosed
+	c.cancel()
 	if c.closeDone != nil && !c.closeStarted {
 		close(c.closeDone) // the close handshake will never start now
 	}

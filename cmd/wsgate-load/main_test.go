@@ -444,6 +444,16 @@ func TestCompare(t *testing.T) {
 			}
 		case "summary":
 			summaries++
+			var metric struct {
+				Metric string `json:"metric"`
+			}
+			_ = json.Unmarshal([]byte(line), &metric)
+			if strings.Contains(metric.Metric, "per server core") && (v.Median[serverWsgate] <= 0 || v.Ratio <= 0) {
+				// CPU time is counted in clock ticks (10 ms): in a run
+				// this short a server may show none, and its per-core
+				// figure is then left out, not made up.
+				continue
+			}
 			if v.Median[serverWsgate] <= 0 || v.Ratio <= 0 {
 				t.Errorf("summary without wsgate or its ratio: %s", line)
 			}
