@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,8 +63,9 @@ func (c *arrayCodec) ExceptionOnErrorAck() bool { return c.exceptionToo }
 
 // chanTransport is a Transport over channels: the test is the peer.
 type chanTransport struct {
-	in, out chan []byte
-	gone    chan struct{}
+	in, out    chan []byte
+	gone       chan struct{}
+	failWrites atomic.Bool // writes fail while reads go on, as a half-broken socket
 	once    sync.Once
 	mu      sync.Mutex
 	closed  *wsgate.StatusCode
@@ -86,6 +88,9 @@ func (t *chanTransport) ReadMessage(b []byte, max int64) ([]byte, error) {
 }
 
 func (t *chanTransport) WriteMessage(b []byte) error {
+	if t.failWrites.Load() {
+		return errors.New("broken pipe")
+	}
 	select {
 	case t.out <- append([]byte(nil), b...):
 		return nil
@@ -272,5 +277,32 @@ func TestFrontEndShutdown(t *testing.T) {
 	recv(t, done, "Serve to return")
 	if code, ok := tr.closedWith(); !ok || code != wsgate.StatusGoingAway {
 		t.Fatalf("transport closed with %v (%v), want 1001", code, ok)
+	}
+}
+
+// TestFailedWriteEndsTheConnection: a write that fails ends the connection
+// although reads still work: its handlers' context is cancelled, the end is
+// reported as 1006 "write failed", and nothing more is accepted.
+func TestFailedWriteEndsTheConnection(t *testing.T) {
+	t.Parallel()
+	opts := wsgate.Options{}
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
+	started, ended := blockUntilDone(e.gw)
+	tr, done := serveFront(t, e.gw, &arrayCodec{}, frontRequest(testOrigin, e.token("alice")), "")
+	tr.in <- []byte(`["wait",null]`)
+	conn := recv(t, started, "the handler to start")
+
+	tr.failWrites.Store(true)
+	if err := conn.Emit("ping", nil); err != nil {
+		t.Fatalf("Emit queued nothing: %v", err)
+	}
+	wantCancelled(t, ended)
+	if d := recv(t, gone, "OnDisconnect"); d.status.Code != wsgate.StatusAbnormalClosure || d.status.Reason != "write failed" {
+		t.Fatalf("OnDisconnect status %+v, want 1006 \"write failed\"", d.status)
+	}
+	recv(t, done, "Serve to return")
+	if err := conn.Emit("late", nil); !errors.Is(err, wsgate.ErrClosed) {
+		t.Fatalf("Emit after the failed write = %v, want ErrClosed", err)
 	}
 }
