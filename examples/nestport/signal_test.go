@@ -3,8 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,18 +49,30 @@ func TestSignalShutdown(t *testing.T) {
 	}
 
 	for _, tt := range []struct {
-		name string
-		sig  syscall.Signal
-	}{{"SIGTERM", syscall.SIGTERM}, {"SIGINT", syscall.SIGINT}} {
+		name    string
+		sig     syscall.Signal
+		stalled bool
+	}{
+		{"SIGTERM", syscall.SIGTERM, false},
+		{"SIGINT", syscall.SIGINT, false},
+		// A peer that announced a huge frame and stopped sending must not
+		// keep the program from exiting within SHUTDOWN_TIMEOUT.
+		{"SIGTERM with a stalled frame", syscall.SIGTERM, true},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			testSignalShutdown(t, bin, tt.sig)
+			testSignalShutdown(t, bin, tt.sig, tt.stalled)
 		})
 	}
 }
 
-func testSignalShutdown(t *testing.T, bin string, sig syscall.Signal) {
-	const shutdownTimeout = 10 * time.Second
+func testSignalShutdown(t *testing.T, bin string, sig syscall.Signal, stalled bool) {
+	shutdownTimeout := 10 * time.Second
+	if stalled {
+		// Shorter than the gateway's CloseTimeout (5 s): the deadline,
+		// not the close watchdog, must end the stalled socket.
+		shutdownTimeout = 2 * time.Second
+	}
 	secret := strings.Repeat("s", 32)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
@@ -134,6 +150,9 @@ func testSignalShutdown(t *testing.T, bin string, sig syscall.Signal) {
 	if _, frame, err := ws.Read(ctx); err != nil || string(frame) != `{"id":1,"data":{"ok":true}}` {
 		t.Fatalf("health = %s, %v", frame, err)
 	}
+	if stalled {
+		stalledSocket(t, addr, token)
+	}
 
 	signalled := time.Now()
 	if err := cmd.Process.Signal(sig); err != nil {
@@ -155,10 +174,39 @@ func testSignalShutdown(t *testing.T, bin string, sig syscall.Signal) {
 			}
 			t.Fatalf("exit after %v: %v", sig, err)
 		}
-		if took := time.Since(signalled); took > shutdownTimeout {
-			t.Errorf("the program took %v to exit after %v, longer than SHUTDOWN_TIMEOUT %v", took, sig, shutdownTimeout)
+		// "A little" past SHUTDOWN_TIMEOUT: the sockets are dropped at
+		// the deadline, and the server then shuts down at once.
+		if took := time.Since(signalled); took > shutdownTimeout+3*time.Second {
+			t.Errorf("the program took %v to exit after %v, longer than SHUTDOWN_TIMEOUT %v and a little", took, sig, shutdownTimeout)
 		}
 	case <-time.After(shutdownTimeout + 20*time.Second):
 		t.Fatalf("the program was still running %v after %v", shutdownTimeout+20*time.Second, sig)
+	}
+}
+
+// stalledSocket opens a second connection by hand and sends the header of
+// a text frame announcing 2^40 bytes, then 100 of them, and nothing more:
+// the gateway's read is left waiting in the middle of a frame.
+func stalledSocket(t *testing.T, addr, token string) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: access_token=%s\r\n\r\n",
+		addr, key, frontend, token)
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade of the stalled socket: %v %v", resp, err)
+	}
+	frame := []byte{0x81, 0x80 | 127}
+	frame = binary.BigEndian.AppendUint64(frame, 1<<40)
+	frame = append(frame, 1, 2, 3, 4) // the mask key
+	if _, err := nc.Write(append(frame, make([]byte, 100)...)); err != nil {
+		t.Fatal(err)
 	}
 }
