@@ -57,7 +57,7 @@ func newChat(cfg config, logger *slog.Logger, broker wsgate.Broker) (*chat, erro
 	var reg *prometheus.Registry
 	if cfg.metrics {
 		var m *wsgateprom.Metrics
-		if reg, m, err = newMetrics(); err != nil {
+		if reg, m, err = wsgateprom.NewRegistry(wsgateprom.Options{}); err != nil {
 			return nil, err
 		}
 		opts.Hooks = m.Hooks()

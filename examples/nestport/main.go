@@ -87,6 +87,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/wsgateprom"
 )
 
 func main() {
@@ -333,7 +334,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if p.err != nil || !metrics {
 		return cfg, p.err
 	}
-	reg, m, err := newMetrics()
+	reg, m, err := wsgateprom.NewRegistry(wsgateprom.Options{})
 	if err != nil {
 		return cfg, err
 	}
