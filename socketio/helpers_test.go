@@ -45,6 +45,7 @@ func newEnv(t testing.TB, opts wsgate.Options, sopts socketio.Options) *env {
 	t.Helper()
 	verifier, err := wsgate.NewJWT[testClaims](wsgate.JWTOptions{
 		Methods: []string{"HS256"}, Key: testKey, AllowAnyIssuer: true, AllowAnyAudience: true,
+		Leeway: -1, // none: a token expiring in a second expires then
 	})
 	if err != nil {
 		t.Fatal(err)
