@@ -56,6 +56,11 @@ func newEnv(t testing.TB, opts wsgate.Options, sopts socketio.Options) *env {
 	if opts.Authenticator == nil {
 		opts.Authenticator = verifier
 	}
+	if opts.CloseTimeout == 0 {
+		// A polling client of a test that no longer polls holds a close
+		// this long: keep cleanups short.
+		opts.CloseTimeout = time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = discardLogger()
 	}
