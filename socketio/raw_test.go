@@ -23,6 +23,7 @@ type pollClient struct {
 	cookie string
 	sid    string
 	open   map[string]any
+	queue  []string // packets polled and not yet looked at
 }
 
 const memBase = "http://wsgatetest.invalid/socket.io/?EIO=4&transport=polling"
@@ -96,7 +97,12 @@ func (p *pollClient) expect(prefix string) (string, []string) {
 	var skipped []string
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		for _, pkt := range p.poll() {
+		if len(p.queue) == 0 {
+			p.queue = p.poll()
+		}
+		for len(p.queue) > 0 {
+			pkt := p.queue[0]
+			p.queue = p.queue[1:]
 			if strings.HasPrefix(pkt, prefix) {
 				return pkt, skipped
 			}

@@ -78,6 +78,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/socketio"
 )
 
 func main() {
@@ -110,9 +111,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 // serve serves gw on ln until ctx is done, then shuts down: the gateway
 // first (close 1001 after running handlers finish), then the server.
 func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway, out io.Writer) error {
-	srv := newServer(cfg, newMux(gw))
+	sio, err := newSocketIO(gw)
+	if err != nil {
+		return err
+	}
+	srv := newServer(cfg, newMux(gw, sio))
 	page, socket := cfg.urls(ln.Addr().String())
-	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
+	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, socket.io at /socket.io/, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
 	if cfg.generatedSecret {
 		printQuickStart(out, cfg, page, socket)
 	}
@@ -131,6 +136,7 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	gwErr := gw.Shutdown(sctx)
+	sio.Close() // sessions that never connected; the gateway closed the others
 	srvErr := srv.Shutdown(sctx)
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -163,11 +169,13 @@ func newServer(cfg config, h http.Handler) *http.Server {
 	}
 }
 
-// newMux mounts the gateway at /ws and a page at / whose console can run
+// newMux mounts the gateway at /ws, its socket.io front end at /socket.io/
+// (socket.io-client's default path), and a page at / whose console can run
 // the quick-start snippet from an allowed origin.
-func newMux(gw *wsgate.Gateway) *http.ServeMux {
+func newMux(gw *wsgate.Gateway, sio *socketio.Server) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", gw)
+	mux.Handle("/socket.io/", sio)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, "<!doctype html><title>nestport</title><p>nestport is running. Open the console and paste the snippet it printed.</p>\n")
