@@ -367,3 +367,39 @@ func TestShutdownOverPolling(t *testing.T) {
 		t.Fatalf("handshake after Close answered %d", status)
 	}
 }
+
+// TestSameOriginWithoutOriginHeader: a browser sends no Origin with a
+// same-origin GET, only Sec-Fetch-Site: same-origin; the request is then
+// taken as coming from its own host, which the policy must allow.
+func TestSameOriginWithoutOriginHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{Origins: []string{"http://wsgatetest.invalid"}}, socketio.Options{})
+	srv := wsgatetest.NewServer(t, e.mux)
+	get := func(fetchSite, host string) int {
+		req, _ := http.NewRequest(http.MethodGet, strings.Replace(memBase, "wsgatetest.invalid", host, 1), nil)
+		req.Header.Set("Cookie", wsgate.DefaultTokenCookie+"="+e.token(t, "alice"))
+		if fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", fetchSite)
+		}
+		resp, err := srv.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		site, host string
+		want       int
+	}{
+		{"same-origin", "wsgatetest.invalid", http.StatusOK},
+		{"same-site", "wsgatetest.invalid", http.StatusForbidden},
+		{"cross-site", "wsgatetest.invalid", http.StatusForbidden},
+		{"", "wsgatetest.invalid", http.StatusForbidden},
+		{"same-origin", "other.invalid", http.StatusForbidden},
+	} {
+		if got := get(tc.site, tc.host); got != tc.want {
+			t.Errorf("Sec-Fetch-Site %q, Host %s: %d, want %d", tc.site, tc.host, got, tc.want)
+		}
+	}
+}

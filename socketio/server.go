@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -124,7 +125,8 @@ func (s *Server) Close() {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	sid := q.Get("sid")
-	if err := s.gw.CheckOrigin(r); err != nil {
+	r, err := s.checkOrigin(r)
+	if err != nil {
 		if sid != "" {
 			// A request of a session from an origin the policy refuses is
 			// a foreign request: it learns nothing about the session.
@@ -211,7 +213,7 @@ func (s *Server) lookup(sid string, r *http.Request) *session {
 	s.mu.Lock()
 	ss := s.sessions[sid]
 	s.mu.Unlock()
-	if ss == nil || !sameValues(ss.origin, r.Header.Values("Origin")) {
+	if ss == nil || !slices.Equal(ss.origin, r.Header.Values("Origin")) {
 		return nil
 	}
 	if subject, bound := ss.boundSubject(); bound {
@@ -238,16 +240,27 @@ func (s *Server) forget(ss *session) {
 // pingInterval + pingTimeout.
 func (s *Server) pingTimeout() time.Duration { return s.gwo.PingInterval + s.gwo.PongTimeout }
 
-func sameValues(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+// checkOrigin applies the gateway's origin policy to r. A browser sends no
+// Origin with a same-origin GET, as the polling transport's are when the
+// page is served by the gateway's own server; it says so with
+// Sec-Fetch-Site: same-origin, a header no script can set. Such a request
+// is taken as coming from its own host, over HTTPS or HTTP (a proxy may
+// have ended TLS), whichever the policy allows: r is returned with that
+// Origin, which is what the session is bound to and what the gateway's
+// checks and guards see.
+func (s *Server) checkOrigin(r *http.Request) (*http.Request, error) {
+	err := s.gw.CheckOrigin(r)
+	if err == nil || len(r.Header.Values("Origin")) > 0 || r.Header.Get("Sec-Fetch-Site") != "same-origin" || r.Host == "" {
+		return r, err
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+	for _, scheme := range []string{"https://", "http://"} {
+		o := r.Clone(r.Context())
+		o.Header.Set("Origin", scheme+r.Host)
+		if s.gw.CheckOrigin(o) == nil {
+			return o, nil
 		}
 	}
-	return true
+	return r, err
 }
 
 // newID returns an unguessable identifier: 128 random bits.
