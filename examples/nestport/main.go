@@ -47,6 +47,12 @@
 // visitors without a session, for a gateway that mixes public and protected
 // events; this port does not set it.)
 //
+// The gateway is served twice: the native protocol at /ws, and socket.io at
+// /socket.io/ for the original's front end, which uses socket.io-client:
+// io(BACKEND, {withCredentials: true}) sends the cookie, emitWithAck("xyz",
+// data) resolves to the ack, failures arrive as the exception event and as
+// error acks, and a refused origin or token is a connect_error.
+//
 // Events (the fixture the black-box tests rely on):
 //
 //	xyz     guarded and filtered; acks {"received": <data>, "sub": "<sub>"} and emits xyz with the same payload
