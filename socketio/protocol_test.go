@@ -403,3 +403,31 @@ func TestSameOriginWithoutOriginHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestClientDisconnect: the client's DISCONNECT ends the connection with
+// 1000 "client namespace disconnect"; an Engine.IO close without it, with
+// 1001 "transport close". Either way the session is gone.
+func TestClientDisconnect(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		send string
+		want wsgate.CloseStatus
+	}{
+		{"41", wsgate.CloseStatus{Code: wsgate.StatusNormalClosure, Reason: "client namespace disconnect"}},
+		{"1", wsgate.CloseStatus{Code: wsgate.StatusGoingAway, Reason: "transport close"}},
+	} {
+		var d disconnects
+		e := newEnv(t, wsgate.Options{OnDisconnect: d.record}, socketio.Options{})
+		srv := wsgatetest.NewServer(t, e.mux)
+		p := handshake(t, srv, testOrigin, e.token(t, "alice"))
+		p.connect()
+		p.post(tc.send)
+		if st := d.wait(t); st.Code != tc.want.Code || st.Reason != tc.want.Reason || st.ByServer {
+			t.Errorf("%s: OnDisconnect %+v, want %+v", tc.send, st, tc.want)
+		}
+		eventually(t, "the session to be gone", func() bool {
+			status, _ := p.request(http.MethodGet, p.url(), "")
+			return status == http.StatusBadRequest
+		})
+	}
+}
