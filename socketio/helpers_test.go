@@ -124,3 +124,11 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// served waits until the gateway serves n connections: a client hears
+// that it is connected (101, or socket.io's CONNECT answer) a moment before
+// the gateway's session has registered it for subject and room emits.
+func (e *env) served(t testing.TB, n int) {
+	t.Helper()
+	eventually(t, "the connections to be served", func() bool { return e.gw.Len() == n })
+}

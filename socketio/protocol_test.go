@@ -46,6 +46,7 @@ func TestEngineErrors(t *testing.T) {
 	srv := wsgatetest.NewServer(t, e.mux)
 	p := handshake(t, srv, testOrigin, e.token(t, "alice"))
 	p.connect()
+	e.served(t, 1)
 	if err := e.gw.ToSubject("alice").Emit("secret", 42); err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +254,7 @@ func TestLimitsOverPolling(t *testing.T) {
 		srv := wsgatetest.NewServer(t, e.mux)
 		p := handshake(t, srv, testOrigin, e.token(t, "alice"))
 		p.connect()
+		e.served(t, 1)
 		for i := 0; i < 20; i++ {
 			if err := e.gw.ToSubject("alice").Emit("flood", i); err != nil {
 				t.Fatal(err)
@@ -284,6 +286,7 @@ func TestLimitsOverPolling(t *testing.T) {
 		srv := wsgatetest.NewServer(t, e.mux)
 		p := handshake(t, srv, testOrigin, e.token(t, "alice"))
 		p.connect()
+		e.served(t, 1)
 		for i := 0; i < 20; i++ {
 			_ = e.gw.ToSubject("alice").Emit("flood", i)
 		}
