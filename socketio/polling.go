@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // The polling transport: the client keeps one GET waiting, which the
@@ -28,6 +29,9 @@ func (ss *session) poll(w http.ResponseWriter, r *http.Request) {
 	}
 	ss.polled = true
 	ss.idleTimer.Stop()
+	ss.mu.Unlock()
+	rc := outliveServerTimeouts(w)
+	ss.mu.Lock()
 	ctx := r.Context()
 	for len(ss.out) == 0 && !ss.gone && ss.polling && ctx.Err() == nil {
 		ready, upgraded := ss.outReady, ss.upgraded
@@ -61,6 +65,7 @@ func (ss *session) poll(w http.ResponseWriter, r *http.Request) {
 	if pkts == nil {
 		return
 	}
+	ss.answerWithin(rc)
 	writePayload(w, joinPayload(pkts))
 	if closing {
 		ss.takenOnce.Do(func() { close(ss.closeTaken) })
@@ -88,6 +93,9 @@ func (ss *session) post(w http.ResponseWriter, r *http.Request) {
 		engineError(w, errBadRequest)
 		return
 	}
+	// The body is read: what follows (CONNECT's authentication, room in
+	// the gateway's inbox) may take longer than the server's timeouts.
+	rc := outliveServerTimeouts(w)
 	done := r.Context().Done()
 	if int64(len(body)) > limit {
 		// Over maxPayload: a packet over ReadLimit. The gateway closes
@@ -95,6 +103,7 @@ func (ss *session) post(w http.ResponseWriter, r *http.Request) {
 		if !ss.isConnected() || ss.push(inbound{tooBig: true}, done) != nil {
 			ss.kill()
 		}
+		ss.answerWithin(rc)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		_, _ = io.WriteString(w, `{"code":3,"message":"Bad request"}`)
@@ -111,13 +120,35 @@ func (ss *session) post(w http.ResponseWriter, r *http.Request) {
 			if err == errProtocol {
 				ss.kill()
 			}
+			ss.answerWithin(rc)
 			engineError(w, errBadRequest)
 			return
 		}
 	}
+	ss.answerWithin(rc)
 	w.Header().Set("Content-Type", "text/html")
 	w.Header().Set("Content-Length", "2")
 	_, _ = io.WriteString(w, "ok")
+}
+
+// outliveServerTimeouts clears the read and write deadlines the host
+// server set for the whole request (ReadTimeout, WriteTimeout, counted from
+// its start): a poll waits up to PingInterval for its packets, longer than
+// they usually are, and net/http cancels a request whose connection's read
+// deadline passes while its handler runs. The client leaving still cancels
+// it. The server sets its deadlines again for the connection's next request.
+func outliveServerTimeouts(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // ErrNotSupported: nothing to clear
+	_ = rc.SetWriteDeadline(time.Time{})
+	return rc
+}
+
+// answerWithin bounds the write of the answer by the gateway's
+// WriteTimeout, so that a client that does not read it cannot hold the
+// request.
+func (ss *session) answerWithin(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(ss.srv.gwo.WriteTimeout))
 }
 
 func writePayload(w http.ResponseWriter, b []byte) {

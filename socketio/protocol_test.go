@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -433,4 +434,46 @@ func TestClientDisconnect(t *testing.T) {
 			return status == http.StatusBadRequest
 		})
 	}
+}
+
+// TestLongPollOutlivesServerTimeouts: a poll waits up to PingInterval for
+// its packets, longer than a host server's ReadTimeout and WriteTimeout
+// (which net/http counts from the request's start): the wait clears them,
+// and the poll gets the ping.
+func TestLongPollOutlivesServerTimeouts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{PingInterval: 1500 * time.Millisecond, PongTimeout: 10 * time.Second}, socketio.Options{})
+	srv := httptest.NewUnstartedServer(e.mux)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p := &pollClient{t: t, hc: srv.Client(), base: srv.URL + "/socket.io/?EIO=4&transport=polling", origin: testOrigin, cookie: e.token(t, "alice")}
+	status, body := p.request(http.MethodGet, p.base, "")
+	if status != http.StatusOK {
+		t.Fatalf("handshake %d %s", status, body)
+	}
+	var open struct{ SID string }
+	_ = json.Unmarshal([]byte(body[1:]), &open)
+	p.sid = open.SID
+	p.connect()
+	for i := 0; i < 2; i++ {
+		if got := p.poll(); len(got) != 1 || got[0] != "2" {
+			t.Fatalf("poll %d got %q, want the ping", i, got)
+		}
+		p.post("3")
+	}
+
+	// A POST whose CONNECT takes longer than the timeouts (a slow connect
+	// guard) is answered too.
+	slow := func(*wsgate.Context) error { time.Sleep(time.Second); return nil }
+	e2 := newEnv(t, wsgate.Options{ConnectGuards: []wsgate.Guard{slow}}, socketio.Options{})
+	srv2 := httptest.NewUnstartedServer(e2.mux)
+	srv2.Config.ReadTimeout, srv2.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv2.Start()
+	t.Cleanup(srv2.Close)
+	q := &pollClient{t: t, hc: srv2.Client(), base: srv2.URL + "/socket.io/?EIO=4&transport=polling", origin: testOrigin, cookie: e2.token(t, "alice")}
+	_, body = q.request(http.MethodGet, q.base, "")
+	_ = json.Unmarshal([]byte(body[1:]), &open)
+	q.sid = open.SID
+	q.connect()
 }
