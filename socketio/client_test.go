@@ -168,7 +168,8 @@ func TestClientRoomBroadcast(t *testing.T) {
 
 // TestClientServerDisconnect: a connection the gateway closes (here its
 // own handler) gets $close with the code and reason, then socket.io's
-// server disconnect; so does one whose token expires.
+// server disconnect; so does one whose token expires, on WebSocket and on
+// polling (whose requests then carry the expired cookie).
 func TestClientServerDisconnect(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, wsgate.Options{}, socketio.Options{})
@@ -176,19 +177,22 @@ func TestClientServerDisconnect(t *testing.T) {
 	n := startNode(t)
 	n.connect("kicked", srv.URL, clientOpts(testOrigin, e.token(t, "alice"), nil))
 	n.connect("expiring", srv.URL, clientOpts(testOrigin, e.tokens.ExpiringIn(t, "bob", 2*time.Second), map[string]any{"transports": []string{"websocket"}}))
+	n.connect("expiring-polling", srv.URL, clientOpts(testOrigin, e.tokens.ExpiringIn(t, "carol", 2*time.Second), map[string]any{"transports": []string{"polling"}}))
 	n.next("kicked", "connect", nil)
 	n.next("expiring", "connect", nil)
+	n.next("expiring-polling", "connect", nil)
 	n.send(map[string]any{"op": "emit", "name": "kicked", "event": "kick", "args": []any{}})
 	for _, tc := range []struct{ name, close string }{
 		{"kicked", `{"code":4000,"reason":"kicked"}`},
 		{"expiring", `{"code":4001,"reason":"token expired"}`},
+		{"expiring-polling", `{"code":4001,"reason":"token expired"}`},
 	} {
 		jsonEq(t, tc.name+" $close", n.event(tc.name, "$close").Args[0], tc.close)
 		if r := n.next(tc.name, "disconnect", nil); r.Reason != "io server disconnect" {
 			t.Fatalf("%s: disconnect reason %q", tc.name, r.Reason)
 		}
 	}
-	eventually(t, "both connections to end", func() bool { return e.gw.Len() == 0 })
+	eventually(t, "every connection to end", func() bool { return e.gw.Len() == 0 })
 }
 
 // TestClientReconnectsAfterRestart: Shutdown ends the connection without
@@ -207,19 +211,24 @@ func TestClientReconnectsAfterRestart(t *testing.T) {
 	t.Cleanup(func() { srv1.Close() })
 
 	n := startNode(t)
-	n.connect("a", "http://"+addr, clientOpts(testOrigin, e1.token(t, "alice"), map[string]any{
-		"reconnection": true, "reconnectionDelay": 100, "reconnectionDelayMax": 500,
-	}))
+	reconnect := map[string]any{"reconnection": true, "reconnectionDelay": 100, "reconnectionDelayMax": 500}
+	n.connect("a", "http://"+addr, clientOpts(testOrigin, e1.token(t, "alice"), reconnect))
+	reconnect["transports"] = []string{"polling"}
+	n.connect("p", "http://"+addr, clientOpts(testOrigin, e1.token(t, "bob"), reconnect))
 	n.next("a", "connect", nil)
+	n.next("p", "connect", nil)
 	jsonEq(t, "first ack", n.ack("a", 1, "xyz", 1).Result, `{"received":1,"sub":"alice"}`)
+	e1.served(t, 2)
 
 	e1.shutdown()
 	if err := srv1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	jsonEq(t, "$close", n.event("a", "$close").Args[0], `{"code":1001,"reason":"server shutting down"}`)
-	if r := n.next("a", "disconnect", nil); r.Reason != "transport close" {
-		t.Fatalf("disconnect reason %q, want transport close (a reason socket.io-client reconnects after)", r.Reason)
+	for _, name := range []string{"a", "p"} {
+		jsonEq(t, name+" $close", n.event(name, "$close").Args[0], `{"code":1001,"reason":"server shutting down"}`)
+		if r := n.next(name, "disconnect", nil); r.Reason != "transport close" {
+			t.Fatalf("%s: disconnect reason %q, want transport close (a reason socket.io-client reconnects after)", name, r.Reason)
+		}
 	}
 
 	ln2, err := net.Listen("tcp", addr)
@@ -232,8 +241,10 @@ func TestClientReconnectsAfterRestart(t *testing.T) {
 	t.Cleanup(func() { srv2.Close() })
 
 	n.next("a", "reconnect", nil)
+	n.next("p", "reconnect", nil)
 	jsonEq(t, "ack after the restart", n.ack("a", 2, "xyz", 2).Result, `{"received":2,"sub":"alice"}`)
-	if e2.gw.Len() != 1 {
-		t.Fatalf("the new gateway serves %d connections, want 1", e2.gw.Len())
+	jsonEq(t, "ack after the restart, polling", n.ack("p", 3, "xyz", 3).Result, `{"received":3,"sub":"bob"}`)
+	if e2.gw.Len() != 2 {
+		t.Fatalf("the new gateway serves %d connections, want 2", e2.gw.Len())
 	}
 }

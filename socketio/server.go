@@ -206,9 +206,8 @@ func (s *Server) open(r *http.Request, polling bool) (*session, error) {
 }
 
 // lookup returns the session sid if r may use it: the same Origin header
-// as its handshake, and, when r carries a token, one of the session's
-// principal. Anything else is a foreign request, answered as an unknown
-// session.
+// as its handshake, and no token of another principal than the session's.
+// Anything else is a foreign request, answered as an unknown session.
 func (s *Server) lookup(sid string, r *http.Request) *session {
 	s.mu.Lock()
 	ss := s.sessions[sid]
@@ -217,11 +216,12 @@ func (s *Server) lookup(sid string, r *http.Request) *session {
 		return nil
 	}
 	if subject, bound := ss.boundSubject(); bound {
-		// A token of another principal, or one that does not verify, is
-		// not the session's. A request without a token is judged by its
-		// session id and origin alone, as its handshake was.
-		p, err := s.gw.Authenticate(r)
-		if err != nil || p != nil && p.Subject != subject {
+		// A token of another principal is not the session's. A request
+		// without a token, or with one that no longer verifies (the
+		// session's own, expired: its 4001 close must still reach the
+		// client), is judged by its session id and origin, as a request
+		// with no credentials would be.
+		if p, err := s.gw.Authenticate(r); err == nil && p != nil && p.Subject != subject {
 			return nil
 		}
 	}

@@ -91,14 +91,30 @@ func (ss *session) Close(code wsgate.StatusCode, reason string) error {
 			return err
 		}
 	}
+	// On polling the close packet comes in a poll of its own: a client
+	// handles Socket.IO packets a tick after the payload that carried
+	// them, and the close packet at once, so in one payload it would close
+	// before it saw $close and DISCONNECT.
 	ss.mu.Lock()
-	if ws := ss.ws; ws != nil {
+	for {
+		if ws := ss.ws; ws != nil {
+			ss.mu.Unlock()
+			return ws.ws.Close(websocket.StatusCode(code), reason)
+		}
+		if ss.gone {
+			ss.mu.Unlock()
+			return errGone
+		}
+		if len(ss.out) == 0 {
+			break
+		}
+		drained := ss.drained
 		ss.mu.Unlock()
-		return ws.ws.Close(websocket.StatusCode(code), reason)
-	}
-	if ss.gone {
-		ss.mu.Unlock()
-		return errGone
+		select {
+		case <-drained:
+		case <-ss.dead:
+		}
+		ss.mu.Lock()
 	}
 	ss.queueLocked(closePacket)
 	ss.closeSent = true
