@@ -28,8 +28,11 @@
 //     client that only listens for exception keeps working.
 //   - A refused connection is a connect_error whose message is the
 //     refusal's and whose data is {"status": <HTTP status>, "code": …}: a
-//     refused origin, a missing, bad or expired token, a connect guard's
-//     denial, a connection limit, a gateway shutting down.
+//     missing, bad or expired token, a connect guard's denial, a connection
+//     limit, a gateway shutting down. A refused origin is refused before any
+//     session exists, with the gateway's HTTP 403, which socket.io-client
+//     reports as a connect_error of its transport ("xhr poll error",
+//     "websocket error").
 //   - When the gateway closes a connection (Conn.Close, a limit, token
 //     expiry, a revocation, Shutdown) it first emits the "$close" event
 //     with {"code": <close code>, "reason": …}, since socket.io's own

@@ -68,6 +68,9 @@ func (ss *session) poll(w http.ResponseWriter, r *http.Request) {
 	ss.answerWithin(rc)
 	writePayload(w, joinPayload(pkts))
 	if closing {
+		// The close is done once the client has the packet: flushed, not
+		// left in a buffer the server may drop.
+		_ = rc.Flush()
 		ss.takenOnce.Do(func() { close(ss.closeTaken) })
 	}
 }

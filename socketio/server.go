@@ -104,8 +104,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHT
 
 // Close ends every session that has not connected yet (one that has is
 // the gateway's: its Shutdown closes it) and waits for the Server's
-// goroutines. Call it after the gateway's Shutdown. Requests that arrive
-// afterwards are refused with 503.
+// goroutines. Call it after the gateway's Shutdown, which it waits for
+// otherwise. Handshakes that arrive afterwards are refused with 503.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
