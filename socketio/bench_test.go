@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate"
@@ -242,4 +244,55 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIdleConnection holds b.N authenticated connections open and
+// reports the memory (live heap and goroutine stacks) and the goroutines
+// each costs once idle. Both ends run in this process, so the figures
+// include the client's share, the same for the native and the socket.io
+// WebSocket client (coder/websocket); a polling client holds a waiting GET.
+func BenchmarkIdleConnection(b *testing.B) {
+	for _, d := range benchDialers {
+		b.Run(d.name, func(b *testing.B) {
+			e := benchEnv(b)
+			hc := wsgatetest.NewServer(b, e.mux).HTTPClient()
+			token := e.token(b, "alice")
+			conns := make([]benchConn, 0, b.N)
+			heap0, g0 := benchHeap()
+			b.ResetTimer()
+			for range b.N {
+				conns = append(conns, d.dial(b, hc, "http://wsgatetest.invalid", token))
+			}
+			b.StopTimer()
+			for _, c := range conns {
+				if p, ok := c.(*pollBench); ok {
+					go p.hold() // an idle polling client keeps a GET waiting
+				}
+			}
+			e.served(b, b.N)
+			time.Sleep(100 * time.Millisecond) // let each session settle into its idle wait
+			heap1, g1 := benchHeap()
+			b.ReportMetric(float64(heap1-heap0)/float64(b.N), "B/conn")
+			b.ReportMetric(float64(g1-g0)/float64(b.N), "goroutines/conn")
+			e.shutdown()
+		})
+	}
+}
+
+// hold keeps a GET waiting, as an idle polling client does, until the
+// session ends.
+func (c *pollBench) hold() {
+	req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+	req.Header.Set("Origin", testOrigin)
+	if resp, err := c.hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+func benchHeap() (int64, int) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse), runtime.NumGoroutine()
 }
