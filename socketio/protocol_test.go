@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,4 +476,32 @@ func TestLongPollOutlivesServerTimeouts(t *testing.T) {
 	_ = json.Unmarshal([]byte(body[1:]), &open)
 	q.sid = open.SID
 	q.connect()
+}
+
+// TestConnectAttempts: a session may retry CONNECT a few times (with other
+// credentials), not make the gateway verify token after token: past ten
+// attempts it is closed.
+func TestConnectAttempts(t *testing.T) {
+	t.Parallel()
+	var auths atomic.Int32
+	e := newEnv(t, wsgate.Options{Authenticator: wsgate.AuthenticatorFunc(func(ctx context.Context, token string) (*wsgate.Principal, error) {
+		auths.Add(1)
+		return nil, wsgate.ErrUnauthorized
+	})}, socketio.Options{AuthToken: true})
+	srv := wsgatetest.NewServer(t, e.mux)
+	p := handshake(t, srv, testOrigin, "")
+	attempts := make([]string, 20)
+	for i := range attempts {
+		attempts[i] = `40{"token":"t` + strconv.Itoa(i) + `"}`
+	}
+	status, _ := p.request(http.MethodPost, p.url(), strings.Join(attempts, "\x1e"))
+	if status != http.StatusBadRequest {
+		t.Fatalf("twenty CONNECTs answered %d, want 400", status)
+	}
+	if n := auths.Load(); n != 10 {
+		t.Fatalf("the authenticator ran %d times, want 10", n)
+	}
+	if status, _ := p.request(http.MethodGet, p.url(), ""); status != http.StatusBadRequest {
+		t.Fatalf("the session survived: %d", status)
+	}
 }

@@ -47,6 +47,7 @@ type session struct {
 	subject   string // the principal's subject, when bound
 	bound     bool
 	skip      int // binary attachments still to discard
+	attempts  int // CONNECT packets to "/" (read by one goroutine at a time: POSTs are serialised, a WebSocket has one reader)
 	closeSent bool
 	peerGone  *wsgate.PeerCloseError // how the client left, if it said so
 
@@ -61,6 +62,10 @@ type inbound struct {
 	tooBig bool                   // a message over the limit
 	binary bool                   // a binary message the protocol does not expect
 }
+
+// maxConnectAttempts is how many CONNECTs a session may send before one is
+// accepted; past it the session is closed.
+const maxConnectAttempts = 10
 
 // inboxSize is how many packets may wait for the gateway's read loop
 // before the transport stops reading (a POST waits; a WebSocket is not
@@ -320,6 +325,11 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 	nsp, rest := namespace(p[1:])
 	if nsp != "/" {
 		return ss.send(connectError(nsp, errInvalidNamespace), done)
+	}
+	if ss.attempts++; ss.attempts > maxConnectAttempts {
+		// Each attempt runs the authenticator: a client may retry with
+		// other credentials, not make the server verify token after token.
+		return errProtocol
 	}
 	token, err := ss.authToken(rest)
 	if err != nil {
