@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/rs/cors"
 )
 
 // The seam for protocol front ends. A Gateway speaks wire protocol v1 over
@@ -182,3 +184,57 @@ func (a *Admission) Serve(t Transport, codec Codec) {
 	c.attach(t)
 	a.gw.serve(c)
 }
+
+// Helpers for front ends whose connection spans several HTTP requests (the
+// socket.io polling transport): each request is checked again, answered
+// with the gateway's CORS headers, and tied to the principal that opened
+// the connection.
+
+// CheckOrigin applies the gateway's origin policy to r as the handshake
+// does: nil when r's Origin is allowed, or missing and AllowMissingOrigin
+// is set; otherwise the handshake's refusal, an *Error with status 403.
+// Several Origin header lines and "null" are always refused.
+func (g *Gateway) CheckOrigin(r *http.Request) error {
+	_, err := g.checkOrigin(r, true)
+	return err
+}
+
+// CORS returns next wrapped in the gateway's CORS handling: preflights
+// are answered, and other requests get the Access-Control-Allow-* headers,
+// from the same origin policy as the handshake (credentials allowed). Like
+// rs/cors, on which it is built, it never refuses a request: call
+// CheckOrigin for that.
+func (g *Gateway) CORS(next http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowOriginFunc:  g.origins.allowed,
+		AllowCredentials: true,
+	}).Handler(next)
+}
+
+// Authenticate finds r's token with the gateway's TokenSources and
+// verifies it with its Authenticator, within ConnectTimeout, without the
+// origin policy, the connect guards or the limits. It returns nil and no
+// error when the gateway has no Authenticator or r carries no token, and
+// the handshake's refusal (an *Error) for a token that does not verify. A
+// cookie token (Ambient) needs an Origin header, as at the handshake.
+func (g *Gateway) Authenticate(r *http.Request) (*Principal, error) {
+	if g.opts.Authenticator == nil {
+		return nil, nil
+	}
+	if _, _, err := g.findToken(r); errors.Is(err, ErrNoToken) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
+	defer cancel()
+	var p *Principal
+	err := protect(func() (err error) {
+		p, err = g.authenticate(ctx, r, r.Header.Get("Origin"), "")
+		return err
+	})
+	return p, err
+}
+
+// Options returns the options the gateway runs with, every default filled
+// in: a front end reads its ReadLimit, keepalive and timeouts there. The
+// slices and functions in it are the gateway's own: do not modify them.
+func (g *Gateway) Options() Options { return g.opts }

@@ -66,9 +66,9 @@ type chanTransport struct {
 	in, out    chan []byte
 	gone       chan struct{}
 	failWrites atomic.Bool // writes fail while reads go on, as a half-broken socket
-	once    sync.Once
-	mu      sync.Mutex
-	closed  *wsgate.StatusCode
+	once       sync.Once
+	mu         sync.Mutex
+	closed     *wsgate.StatusCode
 }
 
 func newChanTransport() *chanTransport {
@@ -304,5 +304,101 @@ func TestFailedWriteEndsTheConnection(t *testing.T) {
 	recv(t, done, "Serve to return")
 	if err := conn.Emit("late", nil); !errors.Is(err, wsgate.ErrClosed) {
 		t.Fatalf("Emit after the failed write = %v, want ErrClosed", err)
+	}
+}
+
+// TestFrontEndCheckOrigin: the handshake's origin policy, for a front end
+// to apply to each of its requests.
+func TestFrontEndCheckOrigin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{}, 0)
+	for _, tc := range []struct {
+		name    string
+		origins []string
+		ok      bool
+	}{
+		{"allowed", []string{testOrigin}, true},
+		{"refused", []string{"https://evil.example"}, false},
+		{"null", []string{"null"}, false},
+		{"missing", nil, false},
+		{"twice", []string{testOrigin, testOrigin}, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/front", nil)
+		for _, o := range tc.origins {
+			r.Header.Add("Origin", o)
+		}
+		err := e.gw.CheckOrigin(r)
+		var ge *wsgate.Error
+		if tc.ok != (err == nil) || !tc.ok && (!errors.As(err, &ge) || ge.Status != http.StatusForbidden) {
+			t.Errorf("%s: CheckOrigin = %v", tc.name, err)
+		}
+	}
+	// AllowMissingOrigin admits a request without one.
+	lax := newEnv(t, wsgate.Options{AllowMissingOrigin: true}, 0)
+	if err := lax.gw.CheckOrigin(httptest.NewRequest(http.MethodGet, "/front", nil)); err != nil {
+		t.Errorf("AllowMissingOrigin: CheckOrigin = %v", err)
+	}
+}
+
+// TestFrontEndCORS: CORS answers from the gateway's policy, credentials
+// allowed; a refused origin gets no Access-Control-Allow-Origin.
+func TestFrontEndCORS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{}, 0)
+	h := e.gw.CORS(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	for origin, allowed := range map[string]bool{testOrigin: true, "https://evil.example": false} {
+		r := httptest.NewRequest(http.MethodPost, "/front", strings.NewReader("x"))
+		r.Header.Set("Origin", origin)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		got := w.Header().Get("Access-Control-Allow-Origin")
+		if allowed && (got != origin || w.Header().Get("Access-Control-Allow-Credentials") != "true") || !allowed && got != "" {
+			t.Errorf("%s: Access-Control-Allow-Origin %q, credentials %q", origin, got, w.Header().Get("Access-Control-Allow-Credentials"))
+		}
+		if w.Body.String() != "ok" {
+			t.Errorf("%s: the wrapped handler did not run", origin)
+		}
+	}
+	pre := httptest.NewRequest(http.MethodOptions, "/front", nil)
+	pre.Header.Set("Origin", testOrigin)
+	pre.Header.Set("Access-Control-Request-Method", http.MethodPost)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, pre)
+	if w.Header().Get("Access-Control-Allow-Origin") != testOrigin || w.Body.String() == "ok" {
+		t.Errorf("preflight: %d %v %q", w.Code, w.Header(), w.Body.String())
+	}
+}
+
+// TestFrontEndAuthenticate: the token sources and the authenticator
+// alone: a principal, nothing without a token, the handshake's refusal for
+// a bad one.
+func TestFrontEndAuthenticate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{}, 0)
+	p, err := e.gw.Authenticate(frontRequest(testOrigin, e.token("alice")))
+	if err != nil || p == nil || p.Subject != "alice" {
+		t.Fatalf("Authenticate = %v, %v", p, err)
+	}
+	if p, err := e.gw.Authenticate(frontRequest(testOrigin, "")); p != nil || err != nil {
+		t.Fatalf("no token: Authenticate = %v, %v; want nil, nil", p, err)
+	}
+	var ge *wsgate.Error
+	if _, err := e.gw.Authenticate(frontRequest(testOrigin, "x.y.z")); !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized {
+		t.Fatalf("bad token: Authenticate = %v, want 401", err)
+	}
+	// A cookie without an Origin is refused, as at the handshake.
+	if _, err := e.gw.Authenticate(frontRequest("", e.token("alice"))); !errors.As(err, &ge) || ge.Status != http.StatusForbidden {
+		t.Fatalf("cookie without Origin: Authenticate = %v, want 403", err)
+	}
+}
+
+// TestFrontEndOptions: the options with their defaults filled in.
+func TestFrontEndOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{ReadLimit: 1234}, 0)
+	o := e.gw.Options()
+	if o.ReadLimit != 1234 || o.PingInterval != wsgate.DefaultPingInterval || o.PongTimeout != wsgate.DefaultPongTimeout ||
+		o.ConnectTimeout != wsgate.DefaultConnectTimeout {
+		t.Fatalf("Options = ReadLimit %d, PingInterval %v, PongTimeout %v, ConnectTimeout %v", o.ReadLimit, o.PingInterval, o.PongTimeout, o.ConnectTimeout)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/socketio"
 )
 
 // appClaims is the JWT payload: the registered claims and the role the
@@ -142,4 +143,18 @@ func subject(p *wsgate.Principal) string {
 		return ""
 	}
 	return p.Subject
+}
+
+// newSocketIO serves the gateway to socket.io clients, so that the NestJS
+// original's front end, which uses socket.io-client, works unchanged:
+//
+//	const socket = io(BACKEND, { withCredentials: true }); // the access_token cookie goes along
+//	const ack = await socket.emitWithAck("xyz", data);    // {"received": data, "sub": …}
+//	socket.on("exception", (e) => …);                     // admin without the role, fail, crash
+//	socket.on("connect_error", (e) => …);                 // a refused origin or token
+//
+// The token comes from the cookie only, as the original reads it: the
+// auth payload's token (socketio.Options.AuthToken) is not read.
+func newSocketIO(gw *wsgate.Gateway) (*socketio.Server, error) {
+	return socketio.New(gw, socketio.Options{})
 }

@@ -55,6 +55,12 @@
 // visitors without a session, for a gateway that mixes public and protected
 // events; this port does not set it.)
 //
+// The gateway is served twice: the native protocol at /ws, and socket.io at
+// /socket.io/ for the original's front end, which uses socket.io-client:
+// io(BACKEND, {withCredentials: true}) sends the cookie, emitWithAck("xyz",
+// data) resolves to the ack, failures arrive as the exception event and as
+// error acks, and a refused origin or token is a connect_error.
+//
 // Events (the fixture the black-box tests rely on):
 //
 //	xyz     guarded and filtered; acks {"received": <data>, "sub": "<sub>"} and emits xyz with the same payload
@@ -87,6 +93,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/socketio"
 	"github.com/wsgate/wsgate/wsgateprom"
 )
 
@@ -120,11 +127,15 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 // serve serves gw on ln until ctx is done, then shuts down: the gateway
 // first (close 1001 after running handlers finish), then the server.
 func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway, out io.Writer) error {
-	mux := newMux(gw)
+	sio, err := newSocketIO(gw)
+	if err != nil {
+		return err
+	}
+	mux := newMux(gw, sio)
 	mountMetrics(mux, cfg.metrics)
 	srv := newServer(cfg, mux)
 	page, socket := cfg.urls(ln.Addr().String())
-	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
+	fmt.Fprintf(out, "nestport listening on http://%s (WebSocket at %s, socket.io at /socket.io/, allowed origin %s)\n", ln.Addr(), socket, cfg.frontendHost)
 	if cfg.generatedSecret {
 		printQuickStart(out, cfg, page, socket)
 	}
@@ -150,6 +161,7 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 		fmt.Fprintln(out, "nestport: connections still open at SHUTDOWN_TIMEOUT were dropped")
 		gwErr = nil
 	}
+	sio.Close() // sessions that never connected; the gateway closed the others
 	srvErr := srv.Shutdown(sctx)
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -182,11 +194,13 @@ func newServer(cfg config, h http.Handler) *http.Server {
 	}
 }
 
-// newMux mounts the gateway at /ws and a page at / whose console can run
+// newMux mounts the gateway at /ws, its socket.io front end at /socket.io/
+// (socket.io-client's default path), and a page at / whose console can run
 // the quick-start snippet from an allowed origin.
-func newMux(gw *wsgate.Gateway) *http.ServeMux {
+func newMux(gw *wsgate.Gateway, sio *socketio.Server) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", gw)
+	mux.Handle("/socket.io/", sio)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, "<!doctype html><title>nestport</title><p>nestport is running. Open the console and paste the snippet it printed.</p>\n")

@@ -35,7 +35,7 @@ func newPort(t *testing.T) (*wsgatetest.Server, config, *syncWriter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return wsgatetest.NewServer(t, newMux(gw)), cfg, logs
+	return wsgatetest.NewServer(t, testMux(t, gw)), cfg, logs
 }
 
 func dialAs(t *testing.T, srv *wsgatetest.Server, cfg config, sub, role string) *wsgatetest.Client {

@@ -180,7 +180,7 @@ func TestQuickStart(t *testing.T) {
 
 			// Now as the browser would: from the page's origin, with the
 			// cookie, to the snippet's URL.
-			srv := wsgatetest.NewServer(t, newMux(gw))
+			srv := wsgatetest.NewServer(t, testMux(t, gw))
 			c := srv.Dial(wsgatetest.DialOptions{
 				Path:    socket.Path,
 				Origin:  origin,

@@ -247,3 +247,37 @@ func TestWebSocketOutlivesReadTimeout(t *testing.T) {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestLongPollOutlivesReadTimeout: a socket.io client on long-polling keeps
+// a GET waiting for up to the ping interval, here ten times the host
+// server's ReadTimeout; the poll is answered with the ping, not cut off.
+func TestLongPollOutlivesReadTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 100 * time.Millisecond
+	cfg, addr := serveTCP(t, map[string]string{
+		"HTTP_READ_HEADER_TIMEOUT": timeout.String(), "HTTP_READ_TIMEOUT": timeout.String(),
+		"WS_PING_INTERVAL": (10 * timeout).String(),
+	})
+	token, err := mintToken(cfg, "alice", "user", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sioClient{t: t, hc: &http.Client{Timeout: 30 * time.Second}, origin: frontend, cookie: token}
+	base := "http://" + addr + "/socket.io/?EIO=4&transport=polling"
+	status, body := c.do(http.MethodGet, base, "")
+	if status != http.StatusOK {
+		t.Fatalf("handshake: %d %s", status, body)
+	}
+	var open struct{ SID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(body, "0")), &open); err != nil {
+		t.Fatal(err)
+	}
+	c.url = base + "&sid=" + open.SID
+	c.post("40")
+	c.next("40{")
+	status, body = c.do(http.MethodGet, c.url, "")
+	if status != http.StatusOK || body != "2" {
+		t.Fatalf("a poll of ten ReadTimeouts answered %d %q, want the ping", status, body)
+	}
+	c.post("3")
+}
