@@ -182,7 +182,22 @@ func (a *Admission) Serve(t Transport, codec Codec) {
 	c := newConn(a.gw, codec, a.req, a.principal, a.ticket)
 	a.gw.track(c)
 	c.attach(t)
+	if o, ok := t.(Opener); ok {
+		if err := o.Open(); err != nil {
+			c.fail(StatusAbnormalClosure, "connection lost")
+		}
+	}
 	a.gw.serve(c)
+}
+
+// Opener is implemented by a Transport whose peer must be told that its
+// connection is open, as socket.io's CONNECT answer tells it. Serve calls
+// Open once the connection is registered, so that an emit to its rooms or
+// its subject made as soon as the peer knows reaches it, and before
+// OnConnect, so that the answer comes before anything OnConnect emits. An
+// error means the peer is gone.
+type Opener interface {
+	Open() error
 }
 
 // Helpers for front ends whose connection spans several HTTP requests (the

@@ -402,3 +402,51 @@ func TestFrontEndOptions(t *testing.T) {
 		t.Fatalf("Options = ReadLimit %d, PingInterval %v, PongTimeout %v, ConnectTimeout %v", o.ReadLimit, o.PingInterval, o.PongTimeout, o.ConnectTimeout)
 	}
 }
+
+// openerTransport is a chanTransport that tells its peer the connection is
+// open, as socket.io's CONNECT answer does.
+type openerTransport struct {
+	*chanTransport
+	opened func() error
+}
+
+func (t openerTransport) Open() error { return t.opened() }
+
+// TestFrontEndOpener: Serve calls Open once the connection is registered
+// (an emit to its subject from then on reaches it) and before OnConnect.
+func TestFrontEndOpener(t *testing.T) {
+	t.Parallel()
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	e := newEnv(t, wsgate.Options{OnConnect: func(*wsgate.Conn) { note("OnConnect") }}, 0)
+	adm, err := e.gw.Admit(frontRequest(testOrigin, e.token("alice")), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := openerTransport{chanTransport: newChanTransport()}
+	tr.opened = func() error {
+		note("Open")
+		// The peer now knows: an emit to its subject must reach it.
+		return e.gw.ToSubject("alice").Emit("welcome", nil)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		adm.Serve(tr, &arrayCodec{})
+	}()
+	if got := tr.next(t); got != `["emit","welcome",null]` {
+		t.Fatalf("first message %s, want the welcome emitted from Open", got)
+	}
+	tr.Drop()
+	recv(t, done, "Serve to return")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 2 || order[0] != "Open" || order[1] != "OnConnect" {
+		t.Fatalf("calls %v, want Open then OnConnect", order)
+	}
+}

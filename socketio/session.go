@@ -356,9 +356,8 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 	s.running.Add(1)
 	ss.mu.Unlock()
 	s.mu.Unlock()
-	// The answer goes first, before anything OnConnect emits. Should it
-	// fail, the session is over, and Serve sees that at once.
-	_ = ss.send(connectPacket(newID()), done)
+	// The CONNECT answer is sent by Open, which Serve calls once the
+	// connection is registered and before OnConnect.
 	go func() {
 		defer s.running.Done()
 		defer ss.kill()
@@ -366,6 +365,9 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 	}()
 	return nil
 }
+
+// Open sends the CONNECT answer: see wsgate.Opener.
+func (ss *session) Open() error { return ss.send(connectPacket(newID()), nil) }
 
 var errBadAuth = &wsgate.Error{Status: http.StatusBadRequest, Code: wsgate.CodeBadRequest, Message: "invalid auth payload"}
 
