@@ -177,9 +177,12 @@ func serve(ctx context.Context, ln net.Listener, cfg config, gw *wsgate.Gateway,
 //     would otherwise hold a connection forever.
 //   - ReadTimeout: the whole request, body included; a request that
 //     announces a body and never sends it would otherwise wait forever for
-//     net/http to discard it before the answer goes out. It ends once the
-//     request has been read: the handler's own time (the handshake, bounded
-//     by the gateway's ConnectTimeout) is not counted.
+//     net/http to discard it before the answer goes out. Its deadline
+//     stays on the connection while the handler runs, and net/http cancels
+//     the request's context when it passes: a handshake (authentication
+//     included) must end within it, so it is at least the gateway's
+//     ConnectTimeout (both are 10 s by default). The socket.io front end's
+//     long polls clear it for themselves.
 //   - IdleTimeout: a keep-alive connection that got its answer and sends
 //     nothing more would otherwise be held forever.
 //
