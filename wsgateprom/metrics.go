@@ -164,10 +164,12 @@ func (m *Metrics) Hooks() wsgate.Hooks {
 			m.connsOpen.Inc()
 		},
 		ConnClosed: func(_ *wsgate.Conn, info wsgate.CloseInfo) {
-			m.connsOpen.Dec()
+			// The close is counted before the gauge drops, so that a
+			// scrape that sees a connection gone also sees how it went.
 			m.connsClosed.WithLabelValues(strconv.Itoa(int(info.Status.Code))).Inc()
 			m.connDuration.Observe(info.Duration.Seconds())
 			m.queueAtClose.Observe(float64(info.QueueDepth))
+			m.connsOpen.Dec()
 		},
 		HandshakeRefused: func(_ *http.Request, info wsgate.Refusal) {
 			m.refused.WithLabelValues(strconv.Itoa(info.Status), info.Code).Inc()
