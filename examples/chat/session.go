@@ -34,16 +34,14 @@ type apiError struct {
 }
 
 var (
-	errOriginNotAllowed = &apiError{http.StatusForbidden, wsgate.CodeOriginNotAllowed, "origin not allowed"}
-	errOriginRequired   = &apiError{http.StatusForbidden, wsgate.CodeOriginNotAllowed, "origin required"}
-	errBadName          = &apiError{http.StatusBadRequest, wsgate.CodeValidationFailed, "name must be 1 to 32 of A-Z a-z 0-9 _ -"}
-	errBadForm          = &apiError{http.StatusBadRequest, wsgate.CodeBadRequest, "malformed form"}
-	errFormTooLarge     = &apiError{http.StatusRequestEntityTooLarge, wsgate.CodeBadRequest, "form too large"}
-	errMissingToken     = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "missing token"}
-	errAmbiguousToken   = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "ambiguous token"}
-	errInvalidToken     = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "invalid token"}
-	errNotLoggedOut     = &apiError{http.StatusServiceUnavailable, wsgate.CodeUnavailable, "not every server could be reached; try again"}
-	errInternal         = &apiError{http.StatusInternalServerError, wsgate.CodeInternal, "Internal server error"}
+	errBadName        = &apiError{http.StatusBadRequest, wsgate.CodeValidationFailed, "name must be 1 to 32 of A-Z a-z 0-9 _ -"}
+	errBadForm        = &apiError{http.StatusBadRequest, wsgate.CodeBadRequest, "malformed form"}
+	errFormTooLarge   = &apiError{http.StatusRequestEntityTooLarge, wsgate.CodeBadRequest, "form too large"}
+	errMissingToken   = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "missing token"}
+	errAmbiguousToken = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "ambiguous token"}
+	errInvalidToken   = &apiError{http.StatusUnauthorized, wsgate.CodeUnauthorized, "invalid token"}
+	errNotLoggedOut   = &apiError{http.StatusServiceUnavailable, wsgate.CodeUnavailable, "not every server could be reached; try again"}
+	errInternal       = &apiError{http.StatusInternalServerError, wsgate.CodeInternal, "Internal server error"}
 )
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -76,17 +74,14 @@ func (c *chat) post(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, &apiError{http.StatusMethodNotAllowed, wsgate.CodeBadRequest, "method not allowed; use POST"})
 		return false
 	}
-	origins := r.Header.Values("Origin")
-	switch {
-	case len(origins) == 0:
-		writeError(w, errOriginRequired)
-		return false
-	case len(origins) > 1:
-		writeError(w, errOriginNotAllowed)
-		return false
-	}
-	if o, err := normalizeOrigin(origins[0]); err != nil || o != c.cfg.frontendHost {
-		writeError(w, errOriginNotAllowed)
+	// The gateway's own origin policy, as its handshake applies it: a
+	// missing Origin, several, "null" or another site's are refused.
+	if err := c.gw.CheckOrigin(r); err != nil {
+		var ge *wsgate.Error
+		if !errors.As(err, &ge) {
+			ge = &wsgate.Error{Status: http.StatusForbidden, Code: wsgate.CodeOriginNotAllowed, Message: "origin not allowed"}
+		}
+		writeError(w, &apiError{ge.Status, ge.Code, ge.Message})
 		return false
 	}
 	w.Header().Set("Cache-Control", "no-store")
