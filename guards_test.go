@@ -596,18 +596,24 @@ func TestPublicWarnsWhenNoVisitorCanReachIt(t *testing.T) {
 		anonymous bool // AllowAnonymous
 		auth      bool // an Authenticator
 		public    bool
-		warn      bool
+		guards    bool       // Authenticated on every event
+		warn      bool       // a record at level
+		level     slog.Level // Info with guards (Public still passes an expired token), Warn without
 	}{
-		{"authenticator without AllowAnonymous", false, true, true, true},
-		{"AllowAnonymous", true, true, true, false},
-		{"no authenticator: every connection is anonymous", false, false, true, false},
-		{"not Public", false, true, false, false},
+		{"authenticator without AllowAnonymous", false, true, true, true, true, slog.LevelInfo},
+		{"authenticator without AllowAnonymous, no guards", false, true, true, false, true, slog.LevelWarn},
+		{"AllowAnonymous", true, true, true, true, false, slog.LevelInfo},
+		{"no authenticator: every connection is anonymous", false, false, true, true, false, slog.LevelInfo},
+		{"not Public", false, true, false, true, false, slog.LevelInfo},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &recordHandler{}
-			opts := wsgate.Options{Logger: slog.New(rec), AllowMissingOrigin: true, Guards: []wsgate.Guard{wsgate.Authenticated}}
+			opts := wsgate.Options{Logger: slog.New(rec), AllowMissingOrigin: true}
+			if tt.guards {
+				opts.Guards = []wsgate.Guard{wsgate.Authenticated}
+			}
 			if tt.auth {
 				opts.Authenticator = bearerJWTOptions(t).Authenticator
 				opts.TokenSources = []wsgate.TokenSource{wsgate.BearerToken()}
@@ -619,7 +625,10 @@ func TestPublicWarnsWhenNoVisitorCanReachIt(t *testing.T) {
 			}
 			gw.Handle("health", h, wsgate.HandlerOptions{Public: tt.public})
 			gw.Handle("private", h, wsgate.HandlerOptions{})
-			warnings := rec.at(slog.LevelWarn)
+			warnings := append(rec.at(slog.LevelWarn), rec.at(slog.LevelInfo)...)
+			if tt.warn && len(rec.at(tt.level)) != 1 {
+				t.Fatalf("records %q, want one at %v", warnings, tt.level)
+			}
 			switch {
 			case !tt.warn && len(warnings) != 0:
 				t.Fatalf("warnings %q, want none", warnings)

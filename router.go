@@ -1,6 +1,7 @@
 package wsgate
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +94,15 @@ func (g *Gateway) Handle(event string, h HandlerFunc, opts HandlerOptions) {
 	g.register(r)
 
 	if opts.Public && g.opts.Authenticator != nil && !g.opts.AllowAnonymous {
-		g.log.Warn("wsgate: handler is Public, but the gateway admits no connection without a token "+
+		// Public can never let a visitor without a token in here. With
+		// guards in its chain it still lets a principal whose token has
+		// expired through Authenticated, which may be what is meant: say
+		// so at Info. With none it does nothing at all: a Warning.
+		level := slog.LevelWarn
+		if len(r.guards) > 0 {
+			level = slog.LevelInfo
+		}
+		g.log.Log(context.Background(), level, "wsgate: handler is Public, but the gateway admits no connection without a token "+
 			"(an Authenticator without AllowAnonymous): Public here only lets a principal whose token has expired through Authenticated; "+
 			"set Options.AllowAnonymous to serve visitors without a token",
 			slog.String("event", event))
