@@ -38,8 +38,8 @@ type HandlerOptions struct {
 	// the gateway, the Authenticated guard, and Public on the handler.
 	// Without AllowAnonymous, Public still lets a connection whose token
 	// has expired (and not yet been closed with 4001) through
-	// Authenticated; Handle logs a warning for such a handler, since that
-	// is rarely what was meant.
+	// Authenticated; Handle logs such a handler (at Info when its chain
+	// has guards, as a warning when it has none and Public does nothing).
 	Public bool
 	// Metadata is read by guards through Context.Metadata, the way NestJS
 	// guards read handler metadata through the Reflector.
