@@ -407,6 +407,12 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
 }
 
+// bounded reports whether Authenticate never waits, which is so with a
+// static Key: its work is then bounded by MaxTokenSize, and the gateway
+// runs it on the handshake's goroutine (see Gateway.verify). A KeyFunc may
+// wait on a key server.
+func (v *JWT[T, PT]) bounded() bool { return v.keyFunc == nil }
+
 // Causes of refusals found by inspect, kept for logs.
 var (
 	errTokenSegments  = fmt.Errorf("%w: not three segments", jwt.ErrTokenMalformed)

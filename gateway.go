@@ -54,6 +54,8 @@ type Gateway struct {
 	stopBrokerOnce sync.Once
 
 	hooks *Hooks // nil when Options.Hooks sets none
+
+	inline bool // authentication runs on the handshake's goroutine (see verify)
 }
 
 // New returns a gateway configured by opts. It refuses a configuration
@@ -90,6 +92,7 @@ func New(opts Options) (*Gateway, error) {
 		conns:   make(map[*Conn]struct{}),
 		hooks:   hooksOf(opts),
 	}
+	g.inline = g.inlineAuthentication()
 	g.admission.init(opts.MaxConnections, opts.MaxConnectionsPerSubject)
 	g.hub.init()
 	empty := map[string]*route{}
