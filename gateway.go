@@ -130,12 +130,13 @@ func New(opts Options) (*Gateway, error) {
 // {"status":"error","message":…,"code":…}, answered before any upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
-	origin, err := g.checkOrigin(r, isUpgradeRequest(r))
+	upgrade := isUpgradeRequest(r)
+	origin, err := g.checkOrigin(r, upgrade)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
-	if !isUpgradeRequest(r) {
+	if !upgrade {
 		g.cors.ServeHTTP(w, r) // preflights and plain CORS requests
 		return
 	}
