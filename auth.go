@@ -186,7 +186,9 @@ type JWTOptions struct {
 	MaxTokenSize int
 
 	// Now is the clock used to check exp, nbf and iat. Nil means time.Now.
-	// It exists for tests.
+	// It exists for tests. It must not block: with a static Key the
+	// gateway verifies tokens on the handshake's own goroutine, where
+	// ConnectTimeout cannot interrupt it.
 	Now func() time.Time
 }
 
