@@ -186,7 +186,9 @@ type JWTOptions struct {
 	MaxTokenSize int
 
 	// Now is the clock used to check exp, nbf and iat. Nil means time.Now.
-	// It exists for tests.
+	// It exists for tests. It must not block: with a static Key the
+	// gateway verifies tokens on the handshake's own goroutine, where
+	// ConnectTimeout cannot interrupt it.
 	Now func() time.Time
 }
 
@@ -406,6 +408,12 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 	}
 	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
 }
+
+// bounded reports whether Authenticate never waits, which is so with a
+// static Key: its work is then bounded by MaxTokenSize, and the gateway
+// runs it on the handshake's goroutine (see Gateway.verify). A KeyFunc may
+// wait on a key server.
+func (v *JWT[T, PT]) bounded() bool { return v.keyFunc == nil }
 
 // Causes of refusals found by inspect, kept for logs.
 var (

@@ -54,6 +54,8 @@ type Gateway struct {
 	stopBrokerOnce sync.Once
 
 	hooks *Hooks // nil when Options.Hooks sets none
+
+	inline bool // authentication runs on the handshake's goroutine (see verify)
 }
 
 // New returns a gateway configured by opts. It refuses a configuration
@@ -90,6 +92,7 @@ func New(opts Options) (*Gateway, error) {
 		conns:   make(map[*Conn]struct{}),
 		hooks:   hooksOf(opts),
 	}
+	g.inline = g.inlineAuthentication()
 	g.admission.init(opts.MaxConnections, opts.MaxConnectionsPerSubject)
 	g.hub.init()
 	empty := map[string]*route{}
@@ -127,12 +130,13 @@ func New(opts Options) (*Gateway, error) {
 // {"status":"error","message":…,"code":…}, answered before any upgrade.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ignoreBody(w, r) // every answer but the upgrade, which refuses a body
-	origin, err := g.checkOrigin(r, isUpgradeRequest(r))
+	upgrade := isUpgradeRequest(r)
+	origin, err := g.checkOrigin(r, upgrade)
 	if err != nil {
 		g.refuse(w, r, err)
 		return
 	}
-	if !isUpgradeRequest(r) {
+	if !upgrade {
 		g.cors.ServeHTTP(w, r) // preflights and plain CORS requests
 		return
 	}

@@ -83,14 +83,51 @@ func (g *Gateway) checkOrigin(r *http.Request, connecting bool) (string, error) 
 // ConnectTimeout. They run on a goroutine of their own, so that an
 // authenticator or guard that ignores its context still cannot hold the
 // client past the deadline: the client is answered 503 then, and the late
-// result is dropped when it comes.
+// result is dropped when it comes. Only when there is no connect guard and
+// the authenticator and the token sources are the package's own whose work
+// is bounded and never waits (a JWT with a static Key and the TokenSource
+// constructors: see boundedAuthenticator) does verify run them on
+// the caller's goroutine, which saves the goroutine, its channel, its timer
+// and the growth of a fresh stack on every handshake.
 func (g *Gateway) verify(r *http.Request, origin string) (*Principal, error) {
 	return g.verifyToken(r, origin, "")
+}
+
+// boundedAuthenticator is an Authenticator that never waits and whose work
+// is bounded by the size of the token: it cannot hold a handshake past
+// ConnectTimeout, so the gateway may run it inline. Only the gateway's own
+// implementations can say so.
+type boundedAuthenticator interface {
+	Authenticator
+	bounded() bool
+}
+
+// inlineAuthentication reports whether verify may run authentication on
+// the handshake's own goroutine (see verify).
+func (g *Gateway) inlineAuthentication() bool {
+	if len(g.opts.ConnectGuards) > 0 {
+		return false
+	}
+	if g.opts.Authenticator == nil {
+		return true
+	}
+	if b, ok := g.opts.Authenticator.(boundedAuthenticator); !ok || !b.bounded() {
+		return false
+	}
+	for _, src := range g.opts.TokenSources {
+		if !src.bounded() {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyToken is verify with the token a front end read itself (see
 // Admit); "" means the gateway's TokenSources.
 func (g *Gateway) verifyToken(r *http.Request, origin, token string) (*Principal, error) {
+	if g.inline {
+		return g.verifyInline(r, origin, token)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
 	defer cancel()
 	type verdict struct {
@@ -121,6 +158,27 @@ func (g *Gateway) verifyToken(r *http.Request, origin, token string) (*Principal
 	case <-ctx.Done():
 		return nil, errHandshakeTimeout
 	}
+}
+
+// verifyInline is verifyToken for an authenticator that never waits (see
+// verify): the same answers, without a goroutine. The request's context is
+// the authenticator's, and the deadline is checked when it returns, as
+// verifyToken checks it for a result that comes in time.
+func (g *Gateway) verifyInline(r *http.Request, origin, token string) (*Principal, error) {
+	start := time.Now()
+	var p *Principal
+	var err error
+	if perr := protect(func() error {
+		p, err = g.authenticate(r.Context(), r, origin, token)
+		return nil
+	}); perr != nil {
+		g.log.Error("wsgate: authenticator panicked", slog.Any("error", perr))
+		return nil, errInternal
+	}
+	if err == nil && (r.Context().Err() != nil || time.Since(start) >= g.opts.ConnectTimeout) {
+		return nil, errHandshakeTimeout
+	}
+	return p, err
 }
 
 // authenticate finds the token (or takes the one a front end passed) and
@@ -258,15 +316,26 @@ func checkUpgradeRequest(r *http.Request) error {
 		r.Header.Get("Sec-WebSocket-Version") != "13" || len(keys) != 1 {
 		return errBadHandshake
 	}
-	if key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(key) != 16 {
+	// A 16-byte key is 24 base64 characters; decoding into an array
+	// spares an allocation per handshake.
+	var key [18]byte
+	encoded := strings.TrimSpace(keys[0])
+	if base64.StdEncoding.DecodedLen(len(encoded)) > len(key) {
+		return errBadHandshake
+	}
+	if n, err := base64.StdEncoding.Decode(key[:], []byte(encoded)); err != nil || n != 16 {
 		return errBadHandshake
 	}
 	return nil
 }
 
+// headerHasToken reports whether a comma-separated list in the header
+// name has token, without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}

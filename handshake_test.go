@@ -909,6 +909,57 @@ func TestHandshakeConnectTimeoutUncooperative(t *testing.T) {
 	}
 }
 
+// TestHandshakeConnectTimeoutUncooperativeJWT: the built-in JWT verifier
+// with a KeyFunc, and a built-in verifier behind a caller's own token
+// source, run the caller's code: when it ignores the handshake's deadline
+// the client is still answered at ConnectTimeout.
+func TestHandshakeConnectTimeoutUncooperativeJWT(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"KeyFunc", "TokenSource"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			release := make(chan struct{})
+			returned := make(chan struct{})
+			t.Cleanup(func() {
+				close(release)
+				<-returned
+			})
+			opts := wsgate.Options{Origins: []string{testOrigin}, ConnectTimeout: 50 * time.Millisecond}
+			switch name {
+			case "KeyFunc":
+				v, err := wsgate.NewJWT[roleClaims](wsgate.JWTOptions{
+					Methods: []string{"HS256"}, Issuer: testIssuer, Audience: testAudience,
+					KeyFunc: func(context.Context, string, string) (any, error) {
+						defer close(returned)
+						<-release // ignores ctx
+						return testKey, nil
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.Authenticator = v
+			case "TokenSource":
+				cookie := wsgate.CookieToken("access_token")
+				extract := cookie.Extract
+				cookie.Extract = func(r *http.Request) (string, error) {
+					defer close(returned)
+					<-release // a lookup that hangs
+					return extract(r)
+				}
+				opts.Authenticator = roleJWT(t)
+				opts.TokenSources = []wsgate.TokenSource{cookie}
+			}
+			gw, srv := newWhoamiServer(t, opts)
+			he := srv.Refused(withCookie(testSigner.Token(t, "alice", nil)))
+			wantRefusal(t, he, http.StatusServiceUnavailable, "handshake timed out")
+			if gw.Len() != 0 {
+				t.Errorf("Len = %d", gw.Len())
+			}
+		})
+	}
+}
+
 // ---------------------------------------------------------------- shutdown
 
 func TestHandshakeRefusedAfterShutdown(t *testing.T) {

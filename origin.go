@@ -17,7 +17,10 @@ import (
 // Origin and any same-host origin through whatever the scheme, and matches
 // with path.Match globs in which "*" crosses dots.
 type originPolicy struct {
-	exact    map[string]struct{} // normalised origins
+	exact map[string]struct{} // normalised origins
+	// verbatim holds the entries of exact that parse back to themselves:
+	// an Origin header equal to one is allowed without being parsed.
+	verbatim map[string]struct{}
 	wildcard []wildcardOrigin
 	fn       func(origin string) bool
 	allowAny bool
@@ -57,7 +60,7 @@ func (o parsedOrigin) String() string {
 // origins no pattern matched. allowAny allows every valid origin (explicit,
 // unsafe opt-in).
 func newOriginPolicy(patterns []string, fn func(origin string) bool, allowAny bool) (*originPolicy, error) {
-	p := &originPolicy{exact: make(map[string]struct{}), fn: fn, allowAny: allowAny}
+	p := &originPolicy{exact: make(map[string]struct{}), verbatim: make(map[string]struct{}), fn: fn, allowAny: allowAny}
 	for _, pat := range patterns {
 		if err := p.add(pat); err != nil {
 			return nil, fmt.Errorf("wsgate: invalid origin %q: %w", pat, err)
@@ -73,7 +76,11 @@ func (p *originPolicy) add(pattern string) error {
 		return err
 	}
 	if !strings.HasPrefix(o.host, "*.") {
-		p.exact[o.String()] = struct{}{}
+		norm := o.String()
+		p.exact[norm] = struct{}{}
+		if again, err := parseOrigin(norm, false); err == nil && again.String() == norm {
+			p.verbatim[norm] = struct{}{}
+		}
 		return nil
 	}
 	w := wildcardOrigin{scheme: o.scheme, port: o.port}
@@ -109,6 +116,11 @@ func (p *originPolicy) empty() bool {
 // serialised origin (scheme://host[:port], nothing else) are never allowed,
 // even with allowAny.
 func (p *originPolicy) allowed(origin string) bool {
+	// The common case, a browser's Origin spelt as it was configured, needs
+	// no parsing: it would parse to itself.
+	if _, ok := p.verbatim[origin]; ok {
+		return true
+	}
 	o, err := parseOrigin(origin, false)
 	if err != nil {
 		return false
@@ -258,15 +270,19 @@ func normalizeHost(host string, wildcard bool) (string, error) {
 		return "", errors.New("invalid host")
 	}
 	host = asciiLower(host)
-	for i, label := range strings.Split(host, ".") {
-		if label == "*" && wildcard && strings.HasPrefix(host, strings.Repeat("*.", i+1)) {
-			continue
-		}
-		if !isHostLabel(label) {
+	rest, wildcards := host, true
+	for {
+		label, more, found := strings.Cut(rest, ".")
+		// Only leading labels may be wildcards.
+		wildcards = wildcards && wildcard && label == "*" && found
+		if !wildcards && !isHostLabel(label) {
 			return "", errors.New("invalid host")
 		}
+		if !found {
+			return host, nil
+		}
+		rest = more
 	}
-	return host, nil
 }
 
 // isHostLabel reports whether label is a non-empty run of letters, digits,

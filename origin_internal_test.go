@@ -283,3 +283,35 @@ func FuzzNormalizeOrigin(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOriginVerbatim checks that allowing an Origin spelt exactly as a
+// configured origin without parsing it answers as parsing it would.
+func FuzzOriginVerbatim(f *testing.F) {
+	for _, s := range [][2]string{
+		{"https://app.example.com", "https://app.example.com"},
+		{"HTTPS://App.Example.com:443", "https://app.example.com"},
+		{"http://[::1]:8080", "http://[::1]:8080"},
+		{"http://[0:0::1]:80", "http://[::1]"},
+		{"https://xn--bcher-kva.example", "https://xn--bcher-kva.example"},
+		{"https://bücher.example", "https://bücher.example"},
+		{"https://*.example.org", "https://a.example.org"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, origin string) {
+		p, err := newOriginPolicy([]string{pattern}, nil, false)
+		if err != nil {
+			return
+		}
+		parsed := *p
+		parsed.verbatim = nil
+		if got, want := p.allowed(origin), parsed.allowed(origin); got != want {
+			t.Fatalf("policy %q: allowed(%q) = %v, parsing it says %v", pattern, origin, got, want)
+		}
+		for norm := range p.verbatim {
+			if !parsed.allowed(norm) {
+				t.Fatalf("policy %q: %q is verbatim but not allowed once parsed", pattern, norm)
+			}
+		}
+	})
+}

@@ -288,6 +288,43 @@ func TestEventsStayInOrderWhileReading(t *testing.T) {
 	}
 }
 
+// TestReaderHandsOffAfterBurst: in the in-order mode a handler that
+// blocks still has the reading handed to another goroutine when it comes
+// right behind a burst of quick events (the hand-off timer is then already
+// running from the burst): the peer's close is seen and cancels the
+// handler's context.
+func TestReaderHandsOffAfterBurst(t *testing.T) {
+	t.Parallel()
+	gw, srv := newServer(t, wsgate.Options{EventsPerSecond: -1})
+	started := make(chan struct{})
+	cancelled := make(chan error, 1)
+	gw.Handle("quick", func(c *wsgate.Context) (any, error) { return nil, nil }, wsgate.HandlerOptions{})
+	gw.Handle("block", func(c *wsgate.Context) (any, error) {
+		close(started)
+		select {
+		case <-c.Context().Done():
+			cancelled <- c.Context().Err()
+		case <-time.After(2 * testWait):
+			cancelled <- errors.New("the context was never cancelled: nobody read the close")
+		}
+		return nil, nil
+	}, wsgate.HandlerOptions{})
+	c := srv.Dial(wsgatetest.DialOptions{})
+	for range 200 {
+		c.Emit("quick", nil)
+	}
+	wantOK(t, c.Request("quick", nil)) // the burst is handled
+	for range 50 {
+		c.Emit("quick", nil)
+	}
+	c.Emit("block", nil)
+	recv(t, started, "the handler to start")
+	c.Close()
+	if err := recv(t, cancelled, "the handler's context"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler context: %v", err)
+	}
+}
+
 // TestCloseCodesThatMayNotBeSent: Conn.Close replaces a code no endpoint
 // may send, and a reason too long or not UTF-8, with 1011.
 func TestCloseCodesThatMayNotBeSent(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -48,6 +49,24 @@ type TokenSource struct {
 	Subprotocol string
 	// Extract returns the token found in r, or ErrNoToken.
 	Extract func(r *http.Request) (string, error)
+
+	// builtin is the code address of the Extract a constructor of this
+	// package set, which only reads the request (see bounded).
+	builtin uintptr
+}
+
+// builtinSource marks s, made by a constructor of this package, as one
+// whose Extract only reads the request.
+func builtinSource(s TokenSource) TokenSource {
+	s.builtin = reflect.ValueOf(s.Extract).Pointer()
+	return s
+}
+
+// bounded reports whether s's Extract is still the package's own, which
+// never waits: the gateway may then run it without a goroutine of its own
+// (see Gateway.verify). An Extract replaced by the caller's is not.
+func (s TokenSource) bounded() bool {
+	return s.builtin != 0 && s.Extract != nil && reflect.ValueOf(s.Extract).Pointer() == s.builtin
 }
 
 // CookieToken reads the token from the cookie called name, the way NestJS
@@ -68,7 +87,7 @@ func CookieToken(name string) TokenSource {
 	if !isCookieName(name) {
 		panic("wsgate: CookieToken: invalid cookie name " + strconv.Quote(name))
 	}
-	return TokenSource{
+	return builtinSource(TokenSource{
 		Name:    "cookie " + strconv.Quote(name),
 		Ambient: true,
 		Extract: func(r *http.Request) (string, error) {
@@ -81,7 +100,7 @@ func CookieToken(name string) TokenSource {
 			}
 			return v, nil
 		},
-	}
+	})
 }
 
 // BearerToken reads the token from an "Authorization: Bearer <token>"
@@ -91,10 +110,10 @@ func CookieToken(name string) TokenSource {
 // more than one Authorization header, "Bearer" without a token, or a token
 // that is not an RFC 6750 b64token is an error.
 func BearerToken() TokenSource {
-	return TokenSource{
+	return builtinSource(TokenSource{
 		Name:    "bearer token",
 		Extract: bearerToken,
-	}
+	})
 }
 
 func bearerToken(r *http.Request) (string, error) {
@@ -152,7 +171,7 @@ func QueryToken(param string) TokenSource {
 	if param == "" {
 		panic("wsgate: QueryToken: empty parameter name")
 	}
-	return TokenSource{
+	return builtinSource(TokenSource{
 		Name: "query parameter " + strconv.Quote(param),
 		Extract: func(r *http.Request) (string, error) {
 			values := r.URL.Query()[param]
@@ -166,7 +185,7 @@ func QueryToken(param string) TokenSource {
 			}
 			return values[0], nil
 		},
-	}
+	})
 }
 
 // SubprotocolToken reads the token from the Sec-WebSocket-Protocol header,
@@ -188,13 +207,13 @@ func SubprotocolToken(protocol string) TokenSource {
 	if !isCookieName(protocol) {
 		panic("wsgate: SubprotocolToken: invalid subprotocol " + strconv.Quote(protocol))
 	}
-	return TokenSource{
+	return builtinSource(TokenSource{
 		Name:        "subprotocol " + strconv.Quote(protocol),
 		Subprotocol: protocol,
 		Extract: func(r *http.Request) (string, error) {
 			return subprotocolToken(r.Header, protocol)
 		},
-	}
+	})
 }
 
 func subprotocolToken(h http.Header, protocol string) (string, error) {
