@@ -105,9 +105,6 @@ func newConn(g *Gateway, codec Codec, r *http.Request, p *Principal, t *ticket) 
 	}
 	c.principal.Store(p)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	if g.opts.EventsPerSecond > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(g.opts.EventsPerSecond), g.opts.EventBurst)
-	}
 	c.in.init(g.opts.HandlerConcurrency)
 	return c
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 )
 
 // serve runs a tracked connection's session, its transport attached, until
@@ -143,6 +145,12 @@ var (
 // gives itself are queued, never written by the reader.
 func (c *Conn) dispatch(f *frame) error {
 	g := c.gw
+	if c.limiter == nil && g.opts.EventsPerSecond > 0 {
+		// Made with the first event, full: the same bucket as one made
+		// at connect time (it holds no more than its burst), and none at
+		// all for a connection that stays idle.
+		c.limiter = rate.NewLimiter(rate.Limit(g.opts.EventsPerSecond), g.opts.EventBurst)
+	}
 	if c.limiter != nil && !c.limiter.Allow() {
 		c.violations++
 		c.rateLimited()

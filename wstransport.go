@@ -142,7 +142,7 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // The sizes of a connection's read and write buffers.
 const (
-	readBufferSize  = 1 << 10
+	readBufferSize  = 512
 	writeBufferSize = 1 << 10
 )
 
