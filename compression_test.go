@@ -108,7 +108,7 @@ func compressEcho(t *testing.T, ws *websocket.Conn, read *atomic.Int64, payload 
 
 // TestCompressionOptIn: a client offering permessage-deflate gets it only
 // when the gateway opted in, and then the frames on the wire are
-// compressed (the gateway's frame follower in peerframes.go copes with
+// compressed (the gateway's frame follower in internal/wsio/peerconn.go copes with
 // compressed frames, whose RSV1 bit is set).
 func TestCompressionOptIn(t *testing.T) {
 	t.Parallel()

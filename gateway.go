@@ -29,6 +29,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/rs/cors"
 	"github.com/wsgate/wsgate/internal/sessiongroup"
+	"github.com/wsgate/wsgate/internal/wsio"
 )
 
 // Gateway serves WebSocket connections on one path. Create it with New,
@@ -165,14 +166,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// what is queued before the transport exists waits for it (attach).
 	c := newConn(g, nil, r, principal, ticket)
 	g.track(c)
-	hw := &hijackRecorder{ResponseWriter: w}
+	hw := &wsio.Hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &g.accept)
 	if err != nil {
 		g.forget(c)
 		g.log.Debug("wsgate: upgrade failed", slog.Any("error", err))
 		return
 	}
-	c.attach(newWSTransport(ws, hw.conn, g.opts.ReadLimit))
+	c.attach(newWSTransport(ws, hw.Conn, g.opts.ReadLimit))
 	// The session runs on a goroutine of its own and ServeHTTP returns: the
 	// net/http goroutine, with the stack the handshake grew and the
 	// buffers net/http keeps while its handler runs, is not held for the

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/wsio"
 )
 
 // Refusals of the handshake. Each is an *Error whose Status is the HTTP
@@ -303,7 +305,7 @@ func (g *Gateway) runConnectGuards(ctx context.Context, r *http.Request, p *Prin
 
 // isUpgradeRequest reports whether r asks for a WebSocket upgrade.
 func isUpgradeRequest(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+	return wsio.HeaderHasToken(r.Header, "Connection", "upgrade") && wsio.HeaderHasToken(r.Header, "Upgrade", "websocket")
 }
 
 // checkUpgradeRequest checks what the WebSocket library would refuse with
@@ -327,21 +329,6 @@ func checkUpgradeRequest(r *http.Request) error {
 		return errBadHandshake
 	}
 	return nil
-}
-
-// headerHasToken reports whether a comma-separated list in the header
-// name has token, without regard to case.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // upgradeRequired answers a plain (non-upgrade) request that passed the

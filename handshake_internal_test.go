@@ -5,31 +5,6 @@ import (
 	"testing"
 )
 
-func TestHeaderHasToken(t *testing.T) {
-	for _, tc := range []struct {
-		values []string
-		want   bool
-	}{
-		{[]string{"Upgrade"}, true},
-		{[]string{"keep-alive, Upgrade"}, true}, // Firefox
-		{[]string{"keep-alive,upgrade"}, true},
-		{[]string{"keep-alive", " UPGRADE "}, true},
-		{[]string{"upgrade,"}, true},
-		{[]string{",,upgrade"}, true},
-		{[]string{"keep-alive"}, false},
-		{[]string{"upgraded, keep-alive"}, false},
-		{[]string{"up grade"}, false},
-		{[]string{""}, false},
-		{[]string{","}, false},
-		{nil, false},
-	} {
-		h := http.Header{"Connection": tc.values}
-		if got := headerHasToken(h, "Connection", "upgrade"); got != tc.want {
-			t.Errorf("Connection %q: got %v, want %v", tc.values, got, tc.want)
-		}
-	}
-}
-
 func TestCheckUpgradeRequestKey(t *testing.T) {
 	for key, ok := range map[string]bool{
 		"dGhlIHNhbXBsZSBub25jZQ==":     true, // RFC 6455's sample

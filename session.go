@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/internal/wsio"
 	"golang.org/x/time/rate"
 )
 
@@ -91,7 +92,7 @@ func (c *Conn) readLoop() error {
 			var r io.Reader
 			if r, err = native.next(); err == nil {
 				f = c.gw.frames.get()
-				f.b, err = readMessage(f.b, r, limit+1)
+				f.b, err = wsio.ReadAtMost(f.b, r, limit+1)
 			}
 		} else {
 			f = c.gw.frames.get()

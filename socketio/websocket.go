@@ -1,15 +1,14 @@
 package socketio
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/wsio"
 )
 
 // The WebSocket transport: one Engine.IO packet per text frame (binary
@@ -38,11 +37,11 @@ func (c *wsConn) drop() {
 
 // accept upgrades r. The gateway's origin policy has run already.
 func (ss *session) accept(w http.ResponseWriter, r *http.Request) (*wsConn, bool) {
-	if r.Method != http.MethodGet || !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", "websocket") {
+	if r.Method != http.MethodGet || !wsio.HeaderHasToken(r.Header, "Connection", "upgrade") || !wsio.HeaderHasToken(r.Header, "Upgrade", "websocket") {
 		engineError(w, errBadRequest)
 		return nil, false
 	}
-	hw := &hijackRecorder{ResponseWriter: w}
+	hw := &wsio.Hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin policy has run
 		CompressionMode:    websocket.CompressionDisabled,
@@ -51,7 +50,7 @@ func (ss *session) accept(w http.ResponseWriter, r *http.Request) (*wsConn, bool
 		return nil, false
 	}
 	ws.SetReadLimit(ss.frameLimit() + 1)
-	return &wsConn{ws: ws, net: hw.conn}, true
+	return &wsConn{ws: ws, net: hw.Conn}, true
 }
 
 // serveWebSocket runs a session opened directly over WebSocket.
@@ -205,7 +204,7 @@ func (ss *session) readWebSocket(c *wsConn) {
 			}
 			continue
 		}
-		b, err := readAtMost(buf[:0], rd, limit+1)
+		b, err := wsio.ReadAtMost(buf[:0], rd, limit+1)
 		if err != nil {
 			return
 		}
@@ -231,52 +230,3 @@ func (ss *session) overLimit() {
 	}
 	<-ss.dead
 }
-
-// readAtMost reads r into b, at most max bytes.
-func readAtMost(b []byte, r io.Reader, max int64) ([]byte, error) {
-	for int64(len(b)) < max {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		room := b[len(b):cap(b)]
-		if rest := max - int64(len(b)); int64(len(room)) > rest {
-			room = room[:rest]
-		}
-		n, err := r.Read(room)
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
-	return b, nil
-}
-
-func headerHas(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// hijackRecorder keeps the net.Conn the WebSocket library hijacks, which
-// the session closes to end it whatever the peer does.
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	h.conn = c
-	return c, brw, err
-}
-
-// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
-func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -1,4 +1,4 @@
-package wsgate
+package wsio
 
 import (
 	"encoding/binary"
