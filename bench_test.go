@@ -44,7 +44,10 @@ var benchKey = []byte("benchmark-hmac-key-0123456789abcdef")
 // benchGateway is the gateway side: JWT from the access_token cookie, the
 // Authenticated guard on every event, a typed handler. The rate limit is
 // off: a benchmark client is a flood by design.
-func benchGateway(b *testing.B) http.Handler {
+func benchGateway(b *testing.B) http.Handler { return benchGatewayWith(b, wsgate.Hooks{}) }
+
+// benchGatewayWith is benchGateway with hooks.
+func benchGatewayWith(b *testing.B, hooks wsgate.Hooks) *wsgate.Gateway {
 	b.Helper()
 	v, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{
 		Methods: []string{"HS256"}, Key: benchKey, Issuer: benchIssuer, Audience: benchAudience,
@@ -59,6 +62,7 @@ func benchGateway(b *testing.B) http.Handler {
 		EventsPerSecond: -1,
 		MaxConnections:  -1,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Hooks:           hooks,
 
 		MaxConnectionsPerSubject: -1,
 	})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,9 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/wsgate/wsgate"
-	"github.com/wsgate/wsgate/internal/baseline"
 	"github.com/wsgate/wsgate/wsgatetest"
 )
 
@@ -434,7 +430,7 @@ func BenchmarkRoundTripHooks(b *testing.B) {
 		hooks wsgate.Hooks
 	}{{"none", wsgate.Hooks{}}, {"nop", nop}} {
 		b.Run(bc.name, func(b *testing.B) {
-			gw := hkBenchGateway(b, bc.hooks)
+			gw := benchGatewayWith(b, bc.hooks)
 			srv := wsgatetest.NewServer(b, gw)
 			ws := benchDial(b, benchServer{url: srv.URL, client: srv.HTTPClient()}, benchToken(b))
 			defer ws.CloseNow()
@@ -451,35 +447,4 @@ func BenchmarkRoundTripHooks(b *testing.B) {
 			}
 		})
 	}
-}
-
-// hkBenchGateway is benchGateway with hooks.
-func hkBenchGateway(b *testing.B, hooks wsgate.Hooks) *wsgate.Gateway {
-	b.Helper()
-	v, err := wsgate.NewJWT[jwt.RegisteredClaims](wsgate.JWTOptions{
-		Methods: []string{"HS256"}, Key: benchKey, Issuer: benchIssuer, Audience: benchAudience,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gw, err := wsgate.New(wsgate.Options{
-		Origins:         []string{benchOrigin},
-		Authenticator:   v,
-		Guards:          []wsgate.Guard{wsgate.Authenticated},
-		EventsPerSecond: -1,
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Hooks:           hooks,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wsgate.On(gw, "echo", func(c *wsgate.Context, in baseline.EchoIn) (baseline.EchoOut, error) {
-		return baseline.EchoOut{N: in.N, S: in.S, Sub: c.Principal().Subject}, nil
-	}, wsgate.HandlerOptions{})
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gw.Shutdown(ctx)
-	})
-	return gw
 }
