@@ -493,6 +493,7 @@ func TestNewRefusesNegativeLimits(t *testing.T) {
 		"ReadLimit":          {ReadLimit: -1},
 		"PongTimeout":        {PongTimeout: -1},
 		"WriteTimeout":       {WriteTimeout: -1},
+		"CloseTimeout":       {CloseTimeout: -1},
 		"OutboundQueue":      {OutboundQueue: -1},
 		"EventBurst":         {EventBurst: -1},
 		"HandlerConcurrency": {HandlerConcurrency: -1},
