@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -247,9 +248,12 @@ type JWT[T any, PT interface {
 	methods []string
 	key     any
 	keyFunc func(ctx context.Context, kid, alg string) (any, error)
-	parser  *jwt.Parser
-	leeway  time.Duration
-	maxSize int
+	// parser decodes base64url segments as strictly as golang-jwt's
+	// WithStrictDecoding; validator checks the registered claims.
+	parser    *jwt.Parser
+	validator *jwt.Validator
+	leeway    time.Duration
+	maxSize   int
 	// claims describes the JSON names T decodes, for the exact-name check.
 	claims *jsonShape
 }
@@ -329,34 +333,38 @@ func NewJWT[T any, PT interface {
 	}
 	methods := slices.Clone(opts.Methods)
 
-	popts := []jwt.ParserOption{
-		jwt.WithValidMethods(methods),
+	return &JWT[T, PT]{
+		methods:   methods,
+		key:       key,
+		keyFunc:   opts.KeyFunc,
+		parser:    jwt.NewParser(jwt.WithStrictDecoding()),
+		validator: jwt.NewValidator(validationOptions(opts, leeway)...),
+		leeway:    leeway,
+		maxSize:   maxSize,
+		claims:    claimsShape(reflect.TypeFor[T]()),
+	}, nil
+}
+
+// validationOptions are the golang-jwt options that check a token's
+// registered claims for opts, leeway being the one in force.
+func validationOptions(opts JWTOptions, leeway time.Duration) []jwt.ParserOption {
+	vopts := []jwt.ParserOption{
 		jwt.WithLeeway(leeway),
 		jwt.WithIssuedAt(),
-		jwt.WithStrictDecoding(),
 	}
 	if !opts.AllowMissingExpiration {
-		popts = append(popts, jwt.WithExpirationRequired())
+		vopts = append(vopts, jwt.WithExpirationRequired())
 	}
 	if opts.Issuer != "" {
-		popts = append(popts, jwt.WithIssuer(opts.Issuer))
+		vopts = append(vopts, jwt.WithIssuer(opts.Issuer))
 	}
 	if opts.Audience != "" {
-		popts = append(popts, jwt.WithAudience(opts.Audience))
+		vopts = append(vopts, jwt.WithAudience(opts.Audience))
 	}
 	if opts.Now != nil {
-		popts = append(popts, jwt.WithTimeFunc(opts.Now))
+		vopts = append(vopts, jwt.WithTimeFunc(opts.Now))
 	}
-
-	return &JWT[T, PT]{
-		methods: methods,
-		key:     key,
-		keyFunc: opts.KeyFunc,
-		parser:  jwt.NewParser(popts...),
-		leeway:  leeway,
-		maxSize: maxSize,
-		claims:  claimsShape(reflect.TypeFor[T]()),
-	}, nil
+	return vopts
 }
 
 // Authenticate verifies token and returns its principal: Subject is the
@@ -370,26 +378,52 @@ func NewJWT[T any, PT interface {
 // whose sole fault is their time window; every other refusal is "invalid
 // token". A KeyFunc that fails with another error than ErrUnknownKey is no
 // refusal: the error returned then wraps ErrAuthUnavailable.
+//
+// The steps are golang-jwt's Parser.ParseWithClaims, in its order, each done
+// by golang-jwt's public API: strict base64url (Parser.DecodeSegment), the
+// claims decoded into T by encoding/json (with golang-jwt's NumericDate and
+// ClaimStrings), the alg looked up with GetSigningMethod and checked against
+// Methods before any key is looked up, the signature checked by the
+// method's own Verify, and the claims by a Validator with the options
+// ParseWithClaims would use. What it saves is the token's second decoding:
+// inspect has already decoded the header and the claims and walked their
+// JSON, so the header is read from that walk instead of into a map, and
+// the claims are decoded once. A differential test holds it to
+// ParseWithClaims' verdicts.
 func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal, error) {
 	if len(token) > v.maxSize {
 		return nil, tokenError(msgTokenTooLarge,
 			fmt.Errorf("wsgate: token of %d bytes is over the %d-byte limit", len(token), v.maxSize))
 	}
-	raw, err := v.inspect(token)
+	tok, err := v.inspect(token)
 	if err != nil {
 		return nil, tokenError(msgTokenInvalid, err)
 	}
+	// Decoding is not trusting: nothing read from the claims is used
+	// before the signature is verified. golang-jwt decodes them at this
+	// point too, so a token whose claims do not fit T is refused before
+	// KeyFunc is asked for a key.
 	claims := PT(new(T))
-	var unavailable error
-	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyfunc(ctx, &unavailable))
-	if unavailable != nil {
-		return nil, unavailable
+	if err := json.Unmarshal(tok.claims, claims); err != nil {
+		return nil, tokenError(msgTokenInvalid, fmt.Errorf("%w: could not JSON decode claim: %w", jwt.ErrTokenMalformed, err))
 	}
+	method, err := v.method(tok.alg)
 	if err != nil {
-		return nil, classifyTokenError(err)
+		return nil, tokenError(msgTokenInvalid, err)
 	}
-	if !parsed.Valid {
-		return nil, tokenError(msgTokenInvalid, jwt.ErrTokenUnverifiable)
+	sig, err := v.parser.DecodeSegment(tok.signature)
+	if err != nil {
+		return nil, tokenError(msgTokenInvalid, fmt.Errorf("%w: could not base64 decode signature: %w", jwt.ErrTokenMalformed, err))
+	}
+	key, err := v.lookupKey(ctx, method, tok.kid)
+	if err != nil {
+		return nil, err
+	}
+	if err := method.Verify(token[:tok.signed], sig, key); err != nil {
+		return nil, tokenError(msgTokenInvalid, fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err))
+	}
+	if err := v.validator.Validate(claims); err != nil {
+		return nil, classifyTokenError(fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err))
 	}
 	sub, err := claims.GetSubject()
 	if err != nil {
@@ -406,7 +440,7 @@ func (v *JWT[T, PT]) Authenticate(ctx context.Context, token string) (*Principal
 	if exp != nil {
 		expires = exp.Add(v.leeway)
 	}
-	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: raw}, nil
+	return &Principal{Subject: sub, Expires: expires, Claims: claims, RawClaims: tok.claims}, nil
 }
 
 // bounded reports whether Authenticate never waits, which is so with a
@@ -421,50 +455,85 @@ var (
 	errCritHeader     = fmt.Errorf("%w: crit header: no JWS extension is supported", jwt.ErrTokenUnverifiable)
 	errNumericDate    = fmt.Errorf("%w: not a JSON number", jwt.ErrTokenInvalidClaims)
 	errNumericDateOut = fmt.Errorf("%w: outside the years 1970 to 9999", jwt.ErrTokenInvalidClaims)
+	errNoAlg          = fmt.Errorf("%w: signing method (alg) is unspecified", jwt.ErrTokenUnverifiable)
+	errUnknownAlg     = fmt.Errorf("%w: signing method (alg) is unavailable", jwt.ErrTokenUnverifiable)
+	errAlgNotAllowed  = fmt.Errorf("%w: signing method is not one of Methods", jwt.ErrTokenSignatureInvalid)
+	errKidNotString   = fmt.Errorf("%w: kid header is not a string", jwt.ErrTokenUnverifiable)
 )
 
 // maxNumericDate is 9999-12-31T23:59:59Z in seconds since the epoch: the
 // last second RFC 3339 can write.
 const maxNumericDate = 253402300799
 
-// inspect checks what golang-jwt does not before it decodes the token, and
-// returns the claims JSON exactly as signed. It decodes the header and the
-// claims the way the parser will (strict base64url) and walks their JSON:
-// no duplicate names, no "crit" header, no claim name that differs only in
+// inspectedToken is what inspect read of a token: its pieces, and the
+// header parameters verification needs.
+type inspectedToken struct {
+	claims    []byte    // the claims JSON exactly as signed
+	signature string    // the signature segment, still base64url
+	signed    int       // the length of the signing input, header.claims
+	alg       jsonValue // the "alg" parameter (kind 0 when absent)
+	kid       jsonValue // the "kid" parameter (kind 0 when absent)
+}
+
+// inspect checks what golang-jwt does not before the claims are decoded,
+// and returns the token's pieces. It decodes the header and the claims the
+// way golang-jwt's parser does (strict base64url) and walks their JSON: no
+// duplicate names, no "crit" header, no claim name that differs only in
 // case from a name T decodes, and exp, nbf and iat JSON numbers within
-// range. All of it is refused alike, before the signature is checked, as
-// "invalid token"; the work is bounded by the token size limit.
-func (v *JWT[T, PT]) inspect(token string) ([]byte, error) {
+// range. The header must also be what golang-jwt's parser decodes (see
+// readHeader). All of it is refused alike, before the signature is
+// checked, as "invalid token"; the work is bounded by the token size limit.
+func (v *JWT[T, PT]) inspect(token string) (inspectedToken, error) {
 	header, rest, ok := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || strings.Contains(sig, ".") {
-		return nil, errTokenSegments
+		return inspectedToken{}, errTokenSegments
 	}
+	tok := inspectedToken{signature: sig, signed: len(header) + 1 + len(payload)}
 	hb, err := v.parser.DecodeSegment(header)
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %w", jwt.ErrTokenMalformed, err)
+		return inspectedToken{}, fmt.Errorf("%w: header: %w", jwt.ErrTokenMalformed, err)
 	}
-	if err := checkJSONObject(hb, nil, checkHeaderMember); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+	if err := readHeader(hb, &tok); err != nil {
+		return inspectedToken{}, fmt.Errorf("header: %w", err)
 	}
-	raw, err := v.parser.DecodeSegment(payload)
+	tok.claims, err = v.parser.DecodeSegment(payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", jwt.ErrTokenMalformed, err)
+		return inspectedToken{}, fmt.Errorf("%w: claims: %w", jwt.ErrTokenMalformed, err)
 	}
-	if err := checkJSONObject(raw, v.claims, v.checkClaim); err != nil {
-		return nil, fmt.Errorf("claims: %w", err)
+	if err := checkJSONObject(tok.claims, v.claims, v.checkClaim); err != nil {
+		return inspectedToken{}, fmt.Errorf("claims: %w", err)
 	}
-	return raw, nil
+	return tok, nil
 }
 
-// checkHeaderMember refuses a "crit" header parameter (RFC 7515, section
-// 4.1.11). A recipient must refuse a token that marks as critical an
-// extension it does not understand, and a "crit" that is empty or not a
-// list of names is malformed: JWT understands no extension, so any "crit"
-// is one or the other.
-func checkHeaderMember(name string, _ jsonValue) error {
-	if name == "crit" {
-		return errCritHeader
+// readHeader walks the JOSE header hb, refusing a "crit" parameter (RFC
+// 7515, section 4.1.11) and the JSON checkJSONObject refuses, and records
+// "alg" and "kid" in tok. A recipient must refuse a token that marks as
+// critical an extension it does not understand, and a "crit" that is empty
+// or not a list of names is malformed: JWT understands no extension, so any
+// "crit" is one or the other.
+//
+// It accepts exactly the headers golang-jwt's parser decodes, which
+// json.Unmarshal into a map[string]any: valid JSON (json.Valid) whose
+// numbers all fit a float64.
+func readHeader(hb []byte, tok *inspectedToken) error {
+	err := scanJSONObject(hb, nil, func(name string, value jsonValue) error {
+		switch name {
+		case "crit":
+			return errCritHeader
+		case "alg":
+			tok.alg = value
+		case "kid":
+			tok.kid = value
+		}
+		return nil
+	}, true)
+	if err != nil {
+		return err
+	}
+	if !json.Valid(hb) {
+		return errBadJSON
 	}
 	return nil
 }
@@ -492,45 +561,62 @@ func (v *JWT[T, PT]) checkClaim(name string, value jsonValue) error {
 	return nil
 }
 
-// keyfunc returns the key function handed to golang-jwt. It runs after the
-// alg has been checked against the allowed list and before the signature is
-// verified, so everything it reads from the token is untrusted. When
-// KeyFunc fails for another reason than ErrUnknownKey, it stores the error
-// Authenticate returns in *unavailable.
-func (v *JWT[T, PT]) keyfunc(ctx context.Context, unavailable *error) jwt.Keyfunc {
-	return func(t *jwt.Token) (any, error) {
-		alg := t.Method.Alg()
-		if !slices.Contains(v.methods, alg) {
-			return nil, errors.New("wsgate: algorithm not allowed")
-		}
-		fam, _ := algFamily(alg)
-		if !methodFits(t.Method, fam) {
-			return nil, fmt.Errorf("wsgate: %s is registered with an unexpected implementation %T", alg, t.Method)
-		}
-		key := v.key
-		if v.keyFunc != nil {
-			kid := ""
-			if raw, ok := t.Header["kid"]; ok {
-				s, ok := raw.(string)
-				if !ok {
-					return nil, errors.New("wsgate: kid header is not a string")
-				}
-				kid = s
-			}
-			k, err := v.keyFunc(ctx, kid, alg)
-			if err != nil {
-				if !errors.Is(err, ErrUnknownKey) {
-					*unavailable = fmt.Errorf("%w: KeyFunc: %w", ErrAuthUnavailable, err)
-				}
-				return nil, err
-			}
-			key = k
-		}
-		if err := checkKey(alg, key); err != nil {
-			return nil, fmt.Errorf("wsgate: %w", err)
-		}
-		return key, nil
+// method returns the signing method of a token's "alg" header: a string
+// that golang-jwt's registry knows, whose method is one of Methods (its
+// Alg compared exactly, as golang-jwt's WithValidMethods does) and of the
+// implementation the algorithm's family expects, since any imported
+// package can register a method.
+func (v *JWT[T, PT]) method(alg jsonValue) (jwt.SigningMethod, error) {
+	name, ok := alg.str()
+	if !ok {
+		return nil, errNoAlg
 	}
+	m := jwt.GetSigningMethod(name)
+	if m == nil {
+		return nil, errUnknownAlg
+	}
+	if !slices.Contains(v.methods, m.Alg()) {
+		return nil, errAlgNotAllowed
+	}
+	fam, _ := algFamily(m.Alg())
+	if !methodFits(m, fam) {
+		return nil, fmt.Errorf("%w: %s is registered with an unexpected implementation %T", jwt.ErrTokenUnverifiable, m.Alg(), m)
+	}
+	return m, nil
+}
+
+// lookupKey returns the key that verifies a token signed with m: the
+// static Key, or KeyFunc's answer for the token's kid, either checked to
+// fit m's algorithm. It runs after the alg has been checked against
+// Methods and before the signature is verified, so everything it reads
+// from the token is untrusted. Its error is Authenticate's: an *Error that
+// refuses the token, or, when KeyFunc fails for another reason than
+// ErrUnknownKey, an error wrapping ErrAuthUnavailable and KeyFunc's.
+func (v *JWT[T, PT]) lookupKey(ctx context.Context, m jwt.SigningMethod, kidValue jsonValue) (any, error) {
+	alg := m.Alg()
+	key := v.key
+	if v.keyFunc != nil {
+		kid := ""
+		if kidValue.kind != 0 {
+			s, ok := kidValue.str()
+			if !ok {
+				return nil, tokenError(msgTokenInvalid, errKidNotString)
+			}
+			kid = s
+		}
+		k, err := v.keyFunc(ctx, kid, alg)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownKey) {
+				return nil, fmt.Errorf("%w: KeyFunc: %w", ErrAuthUnavailable, err)
+			}
+			return nil, tokenError(msgTokenInvalid, fmt.Errorf("%w: KeyFunc: %w", jwt.ErrTokenUnverifiable, err))
+		}
+		key = k
+	}
+	if err := checkKey(alg, key); err != nil {
+		return nil, tokenError(msgTokenInvalid, fmt.Errorf("%w: wsgate: %w", jwt.ErrTokenUnverifiable, err))
+	}
+	return key, nil
 }
 
 // tokenError is the error every refusal of a token is.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -228,15 +229,34 @@ func foldRune(r rune) rune {
 }
 
 // jsonValue is the start of a JSON value as checkJSONObject sees it: its
-// first byte, and for a number or literal its text.
+// first byte, and for a string, number or literal its text.
 type jsonValue struct {
 	kind byte   // '{', '[', '"', or the first byte of a number or literal
-	text string // a number's or literal's text
+	text string // a number's or literal's text; a string's, quotes included
+	// changes reports whether decoding the string changes its text (an
+	// escape, or a byte that is not printable ASCII).
+	changes bool
 }
 
 // isNumber reports whether v is a JSON number.
 func (v jsonValue) isNumber() bool {
 	return v.kind == '-' || '0' <= v.kind && v.kind <= '9'
+}
+
+// str returns the string v holds as encoding/json decodes it, and false
+// when v is not a string (or not a valid one).
+func (v jsonValue) str() (string, bool) {
+	if v.kind != '"' || len(v.text) < 2 {
+		return "", false
+	}
+	if !v.changes {
+		return v.text[1 : len(v.text)-1], true
+	}
+	var s string
+	if json.Unmarshal([]byte(v.text), &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // maxLinearNames is how many names of one object are compared one by one
@@ -256,6 +276,14 @@ const maxLinearNames = 16
 // the input's length. It never allocates for an ASCII name without
 // escapes.
 func checkJSONObject(data []byte, shape *jsonShape, top func(name string, value jsonValue) error) error {
+	return scanJSONObject(data, shape, top, false)
+}
+
+// scanJSONObject is checkJSONObject; with finiteNumbers it also refuses a
+// number, at any depth, that overflows a float64: encoding/json refuses
+// such a number when it decodes it into an interface value, as golang-jwt
+// decodes a token's header (see JWT.readHeader).
+func scanJSONObject(data []byte, shape *jsonShape, top func(name string, value jsonValue) error, finiteNumbers bool) error {
 	sc := jsonScanner{src: string(data)}
 	sc.space()
 	if sc.peek() != '{' {
@@ -355,8 +383,14 @@ func checkJSONObject(data []byte, shape *jsonShape, top func(name string, value 
 				return errBadJSON
 			}
 		default:
-			if sc.literal() == "" {
+			lit := sc.literal()
+			if lit == "" {
 				return errBadJSON
+			}
+			if finiteNumbers && (jsonValue{kind: lit[0]}).isNumber() {
+				if _, err := strconv.ParseFloat(lit, 64); err != nil {
+					return fmt.Errorf("%w: a number out of a float64's range", errBadJSON)
+				}
 			}
 		}
 	}
@@ -448,12 +482,17 @@ func (s *jsonScanner) literal() string {
 // value describes the value at s.pos without consuming it.
 func (s *jsonScanner) value() jsonValue {
 	v := jsonValue{kind: s.peek()}
-	switch v.kind {
-	case '{', '[', '"', 0:
-		return v
-	}
 	save := s.pos
-	v.text = s.literal()
+	switch v.kind {
+	case '{', '[', 0:
+		return v
+	case '"':
+		if _, changes, ok := s.str(); ok {
+			v.text, v.changes = s.src[save:s.pos], changes
+		}
+	default:
+		v.text = s.literal()
+	}
 	s.pos = save
 	return v
 }
