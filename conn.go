@@ -77,8 +77,8 @@ type Conn struct {
 	pingTimer   *time.Timer
 	expiryTimer *time.Timer
 	revalTimer  *time.Timer
-	writeTimer  *time.Timer
 	closeTimer  *time.Timer
+	writeWatch  writeWatch
 
 	// inbound events (inbox.go)
 	in inbox
@@ -145,8 +145,7 @@ func (c *Conn) Context() context.Context { return c.ctx }
 // outbound queue is full (the connection is then closed with 1013).
 func (c *Conn) Emit(event string, data any) error {
 	f := c.gw.frames.get()
-	var err error
-	if f.b, err = c.appendEvent(f.b, event, data); err != nil {
+	if err := c.appendEvent(f, event, data); err != nil {
 		c.gw.frames.put(f)
 		return err
 	}

@@ -106,8 +106,7 @@ func (c *Context) Reply(data any) error {
 		return nil
 	}
 	f := c.gw.frames.get()
-	var err error
-	if f.b, err = c.conn.appendAck(f.b, c.id, data); err != nil {
+	if err := c.conn.appendAck(f, c.id, data); err != nil {
 		c.gw.frames.put(f)
 		c.answered = false
 		return err
