@@ -131,10 +131,10 @@ const writeWatchRounds = 4
 // own and never overlap (a round sets the next one as its last step).
 type writeWatch struct {
 	seq    atomic.Uint64 // writes begun and ended: odd while a write is in progress
-	armed  atomic.Bool   // the timer is set, or its round runs
-	seen   atomic.Uint64 // seq at the last round
-	rounds atomic.Uint32 // further rounds that have found the write of seen in progress
 	timer  *time.Timer   // made with the first write (writableLocked), under c.mu
+	armed  atomic.Bool   // the timer is set, or its round runs
+	rounds atomic.Uint32 // further rounds that have found the write of seen in progress
+	seen   atomic.Uint64 // seq at the last round
 }
 
 // writeStarts tells the watchdog that a write begins, and sets its timer
