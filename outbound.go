@@ -6,12 +6,13 @@ package wsgate
 // by the handler's own goroutine (no hand-off on the request/ack path),
 // while emits and broadcasts start a background writer so that they never
 // block. A peer that stops reading can therefore hold the goroutine writing
-// its ack, and so its own connection's next events, for up to WriteTimeout;
-// never another connection.
+// its ack, and so its own connection's next events, for up to WriteTimeout
+// and a quarter; never another connection.
 // A queue that fills up closes the connection with 1013 once the write in
-// progress is done; one write that outlasts WriteTimeout drops it at once,
-// with no close frame (none could get through). A slow consumer costs its
-// own connection, never the gateway.
+// progress is done; one write that outlasts WriteTimeout drops it (within a
+// quarter of WriteTimeout more: see writeWatch), with no close frame (none
+// could get through). A slow consumer costs its own connection, never the
+// gateway.
 
 // send queues f for c. inline lets the calling goroutine do the writing
 // itself when no one else is. send takes ownership of f.
