@@ -96,8 +96,8 @@ func (c *Context) Emit(event string, data any) error {
 // The ack is written by the calling goroutine when no other write is in
 // progress: no hand-off on the request path. A peer that has stopped
 // reading holds that write, and its own connection's next events, for
-// WriteTimeout (and at most a quarter of it more, see Options.WriteTimeout
-// in the README); the connection is then closed with 1013.
+// WriteTimeout and at most a quarter of it more; the connection is then
+// closed with 1013.
 func (c *Context) Reply(data any) error {
 	if c.answered {
 		return ErrAlreadyReplied
