@@ -35,8 +35,11 @@ var (
 // close frame) and closed (the socket is gone). Its Context is cancelled as
 // soon as it leaves open or draining for good.
 type Conn struct {
+	// The fields an event touches come first, so that they share as few
+	// cache lines as they can: with a thousand busy connections a
+	// connection's state is rarely in cache when its next message comes.
+
 	gw    *Gateway
-	id    string
 	tr    Transport
 	codec Codec // nil: wire protocol v1, encoded directly (see wire.go)
 	// exceptionOnAck: a failed request is also emitted as "exception"
@@ -44,26 +47,18 @@ type Conn struct {
 	exceptionOnAck bool
 	req            *http.Request
 	principal      atomic.Pointer[Principal]
-	ticket         *ticket
 	limiter        *rate.Limiter
 
+	// read loop state, touched only by the session goroutine
+	malformed  int
+	violations int
+
 	// ctx is the handlers' context, cancelled when the connection ends.
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx context.Context
 
 	// mu guards the lifecycle, the outbound queue and the timers.
-	mu     sync.Mutex
-	state  connState
-	status CloseStatus
-	// closeDone, made when the gateway decides a close, is closed when
-	// the close handshake has returned, or when the connection was closed
-	// before the handshake could start.
-	closeDone    chan struct{}
-	closeStarted bool
-	// bg counts background work (writers, timers, the close handshake);
-	// work registers under mu while the state allows it (see enter), so
-	// the final Wait never races an Add.
-	bg sync.WaitGroup
+	mu    sync.Mutex
+	state connState
 
 	// outbound queue (outbound.go), under mu
 	queue        []*frame
@@ -73,25 +68,39 @@ type Conn struct {
 	closePending bool // the close frame waits for the writer to finish
 	discard      bool // the queue overflowed: write nothing but the close frame
 
+	writeWatch writeWatch // timers.go
+
+	// inbound events (inbox.go)
+	in inbox
+
+	// The rest is touched by the connection's lifecycle, not per event.
+
+	id     string
+	ticket *ticket
+	cancel context.CancelFunc
+	status CloseStatus // under mu
+	// closeDone, made when the gateway decides a close, is closed when
+	// the close handshake has returned, or when the connection was closed
+	// before the handshake could start. Under mu.
+	closeDone    chan struct{}
+	closeStarted bool
+	// bg counts background work (writers, timers, the close handshake);
+	// work registers under mu while the state allows it (see enter), so
+	// the final Wait never races an Add.
+	bg sync.WaitGroup
+
 	// timers (timers.go), under mu
 	pingTimer   *time.Timer
 	expiryTimer *time.Timer
 	revalTimer  *time.Timer
-	writeTimer  *time.Timer
 	closeTimer  *time.Timer
 
-	// inbound events (inbox.go)
-	in inbox
 	// readBlocked is set while the read loop waits for room in the inbox
 	// (see notReading); readStalls counts the times it did.
 	readBlocked atomic.Bool
 	readStalls  atomic.Uint64
 
 	member membership // rooms and subject index, guarded by gw.hub.mu
-
-	// read loop state, touched only by the session goroutine
-	malformed  int
-	violations int
 
 	hooks connHooks // hooks.go
 }
@@ -145,8 +154,7 @@ func (c *Conn) Context() context.Context { return c.ctx }
 // outbound queue is full (the connection is then closed with 1013).
 func (c *Conn) Emit(event string, data any) error {
 	f := c.gw.frames.get()
-	var err error
-	if f.b, err = c.appendEvent(f.b, event, data); err != nil {
+	if err := c.appendEvent(f, event, data); err != nil {
 		c.gw.frames.put(f)
 		return err
 	}

@@ -95,8 +95,9 @@ func (c *Context) Emit(event string, data any) error {
 //
 // The ack is written by the calling goroutine when no other write is in
 // progress: no hand-off on the request path. A peer that has stopped
-// reading holds that write, and its own connection's next events, for up to
-// WriteTimeout; the connection is then closed with 1013.
+// reading holds that write, and its own connection's next events, for
+// WriteTimeout and at most a quarter of it more; the connection is then
+// closed with 1013.
 func (c *Context) Reply(data any) error {
 	if c.answered {
 		return ErrAlreadyReplied
@@ -106,8 +107,7 @@ func (c *Context) Reply(data any) error {
 		return nil
 	}
 	f := c.gw.frames.get()
-	var err error
-	if f.b, err = c.conn.appendAck(f.b, c.id, data); err != nil {
+	if err := c.conn.appendAck(f, c.id, data); err != nil {
 		c.gw.frames.put(f)
 		c.answered = false
 		return err

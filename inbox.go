@@ -105,15 +105,21 @@ func (q *inbox) pop() (event, bool) {
 	return ev, true
 }
 
-// enqueue hands an accepted event to be handled. In the in-order mode,
-// when nothing else runs, the reader handles it at once (see runInline);
-// otherwise it is queued for a worker, and one is started or woken if fewer
-// than HandlerConcurrency run. enqueue waits while the queue is full. It
-// returns errStopped when the connection ended meanwhile (the caller then
-// drops ev) and errHandedOff when the calling goroutine is no longer the
-// reader. Called only by a reader.
+// enqueue accepts an event (see acceptEventLocked) and hands it to be
+// handled. In the in-order mode, when nothing else runs, the reader handles
+// it at once (see runInline); otherwise it is queued for a worker, and one
+// is started or woken if fewer than HandlerConcurrency run. enqueue waits
+// while the queue is full. It returns errNotAccepted when the connection is
+// draining or closing (the caller answers and drops ev), errStopped when
+// the connection ended while enqueue waited (the event was accepted: the
+// caller drops ev and calls eventDone) and errHandedOff when the calling
+// goroutine is no longer the reader. Called only by a reader.
 func (c *Conn) enqueue(ev event) error {
 	c.mu.Lock()
+	if !c.acceptEventLocked() {
+		c.mu.Unlock()
+		return errNotAccepted
+	}
 	for c.in.waiting() >= maxQueuedEvents {
 		room := make(chan struct{})
 		c.in.room = room
@@ -159,9 +165,10 @@ func (c *Conn) runInline(ev event) error {
 	} else {
 		c.in.handoff.Reset(inlineBudget)
 	}
-	c.run(ev)
+	c.runEvent(ev)
 	c.in.handoff.Stop()
 	c.mu.Lock()
+	c.eventDoneLocked() // under the lock taken here anyway
 	c.in.inline = false
 	if !c.in.handedOff {
 		c.in.workers--
@@ -260,13 +267,19 @@ func (c *Conn) work() {
 	}
 }
 
-// run handles one event and then releases it. An event whose connection
-// ended before its turn is dropped: nothing could be answered any more.
-// Whatever the handler, its guards, its filters or the encoding of its
-// answer do, run recovers it: a request is still answered (with "Internal
-// server error") and the connection goes on.
+// run handles one event and then releases it and counts it done.
 func (c *Conn) run(ev event) {
 	defer c.eventDone()
+	c.runEvent(ev)
+}
+
+// runEvent handles one event and then releases it; the caller counts it
+// done (eventDone). An event whose connection ended before its turn is
+// dropped: nothing could be answered any more. Whatever the handler, its
+// guards, its filters or the encoding of its answer do, runEvent recovers
+// it: a request is still answered (with "Internal server error") and the
+// connection goes on.
+func (c *Conn) runEvent(ev event) {
 	defer c.gw.frames.put(ev.f)
 	if c.ctx.Err() != nil {
 		return

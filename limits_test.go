@@ -511,3 +511,90 @@ func TestNewRefusesNegativeLimits(t *testing.T) {
 		t.Fatalf("New with the limits turned off: %v", err)
 	}
 }
+
+// stallTransport is a chanTransport whose writes take as long as write
+// says, and which notes when each write began and when it was dropped.
+type stallTransport struct {
+	*chanTransport
+	write   func(n int) // the nth write's delay; returns early on Drop
+	writes  atomic.Int32
+	started chan time.Time
+	dropped atomic.Pointer[time.Time]
+}
+
+func (t *stallTransport) WriteMessage(b []byte) error {
+	t.started <- time.Now()
+	t.write(int(t.writes.Add(1)))
+	select {
+	case <-t.gone:
+		return errors.New("transport dropped")
+	default:
+		return nil
+	}
+}
+
+func (t *stallTransport) Drop() {
+	now := time.Now()
+	t.dropped.CompareAndSwap(nil, &now)
+	t.chanTransport.Drop()
+}
+
+// TestWriteWatchdogPrecision: a write a little shorter than WriteTimeout
+// is never dropped; one that stalls is dropped, never before WriteTimeout,
+// and about a quarter of it later at most.
+func TestWriteWatchdogPrecision(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	opts := wsgate.Options{WriteTimeout: timeout}
+	gone := recordDisconnects(&opts)
+	e := newEnv(t, opts, 0)
+	adm, err := e.gw.Admit(frontRequest(testOrigin, ""), e.token("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &stallTransport{chanTransport: newChanTransport(), started: make(chan time.Time, 8)}
+	tr.write = func(n int) {
+		d := time.Hour // the second write stalls
+		if n == 1 {
+			d = timeout - 50*time.Millisecond
+		}
+		select {
+		case <-time.After(d):
+		case <-tr.gone:
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		adm.Serve(tr, nil)
+	}()
+	t.Cleanup(func() {
+		tr.chanTransport.Drop()
+		<-done
+	})
+	eventually(t, "the connection to be tracked", func() bool { return e.gw.Len() == 1 })
+
+	if err := e.gw.ToSubject("alice").Emit("first", 1); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, tr.started, "the first write")
+	if err := e.gw.ToSubject("alice").Emit("second", 2); err != nil {
+		t.Fatal(err)
+	}
+	second := recv(t, tr.started, "the second write: the first one, shorter than WriteTimeout, was not dropped")
+	d := recv(t, gone, "the write watchdog to drop the stalled write")
+	if d.status.Code != wsgate.StatusTryAgainLater || !d.status.ByServer {
+		t.Fatalf("stalled peer closed with %+v, want 1013 by the server", d.status)
+	}
+	at := tr.dropped.Load()
+	if at == nil {
+		t.Fatal("the transport was not dropped")
+	}
+	if late := at.Sub(second); late < timeout {
+		t.Fatalf("the stalled write was dropped after %v, before WriteTimeout (%v)", late, timeout)
+	} else if late > 3*timeout {
+		// A quarter of WriteTimeout late at most, with room for a busy
+		// machine's scheduling.
+		t.Fatalf("the stalled write was dropped after %v, long past WriteTimeout (%v)", late, timeout)
+	}
+}

@@ -6,12 +6,13 @@ package wsgate
 // by the handler's own goroutine (no hand-off on the request/ack path),
 // while emits and broadcasts start a background writer so that they never
 // block. A peer that stops reading can therefore hold the goroutine writing
-// its ack, and so its own connection's next events, for up to WriteTimeout;
-// never another connection.
+// its ack, and so its own connection's next events, for up to WriteTimeout
+// and a quarter; never another connection.
 // A queue that fills up closes the connection with 1013 once the write in
-// progress is done; one write that outlasts WriteTimeout drops it at once,
-// with no close frame (none could get through). A slow consumer costs its
-// own connection, never the gateway.
+// progress is done; one write that outlasts WriteTimeout drops it (within a
+// quarter of WriteTimeout more: see writeWatch), with no close frame (none
+// could get through). A slow consumer costs its own connection, never the
+// gateway.
 
 // send queues f for c. inline lets the calling goroutine do the writing
 // itself when no one else is. send takes ownership of f.
@@ -47,16 +48,24 @@ func (c *Conn) send(f *frame, inline bool) error {
 		}()
 		return nil
 	}
-	c.mu.Unlock()
-	c.flush()
+	c.flushLocked() // the lock goes on into the writer: one round trip less per ack
 	return nil
 }
 
 // flush writes queued frames until the queue is empty, then gives up the
 // writer role and, if a close was waiting for it, starts the close.
 func (c *Conn) flush() {
+	c.mu.Lock()
+	c.flushLocked()
+}
+
+// flushLocked is flush entered with c.mu held; it returns with c.mu
+// released. The lock it holds when it takes a batch also checks that the
+// batch's first frame may be written, and the one it takes when the batch
+// is done also finds the queue empty: an ack costs the writer two lock
+// round trips, not one per step.
+func (c *Conn) flushLocked() {
 	for {
-		c.mu.Lock()
 		if len(c.queue) == 0 {
 			c.writing = false
 			if c.closePending {
@@ -68,11 +77,11 @@ func (c *Conn) flush() {
 		}
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
+		failed := !c.writableLocked()
 		c.mu.Unlock()
 
-		failed := false
 		for i, f := range batch {
-			if !failed && !c.write(f.b) {
+			if !failed && (i > 0 && !c.writable() || !c.write(f.b)) {
 				failed = true
 			}
 			c.gw.frames.put(f)
@@ -82,7 +91,6 @@ func (c *Conn) flush() {
 		c.mu.Lock()
 		c.queued -= len(batch)
 		c.spare = batch[:0]
-		c.mu.Unlock()
 	}
 }
 
@@ -99,25 +107,34 @@ func (c *Conn) overflow() {
 	c.mu.Unlock()
 }
 
-// write writes one frame under the write watchdog. It reports false when
-// the frame was not written: the connection is closed or discarding, or the
-// write failed, which ends the connection (a peer that cannot be written to
-// is gone, and nothing sent after this frame could make sense to it).
-func (c *Conn) write(b []byte) bool {
+// writable reports whether the next frame of a batch may be written: not
+// once the connection is closed or discarding.
+func (c *Conn) writable() bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writableLocked()
+}
+
+// writableLocked is writable with c.mu held. It also makes the write
+// watchdog's timer, with the connection's first write.
+func (c *Conn) writableLocked() bool {
 	if c.state == stateClosed || c.discard {
-		c.mu.Unlock()
 		return false
 	}
-	if c.writeTimer == nil {
-		c.writeTimer = newStoppedTimer(c.writeStalled)
+	if c.writeWatch.timer == nil {
+		c.writeWatch.timer = newStoppedTimer(c.watchWrite)
 	}
-	t := c.writeTimer
-	c.mu.Unlock()
+	return true
+}
 
-	t.Reset(c.gw.opts.WriteTimeout)
+// write writes one frame, writable, under the write watchdog (timers.go).
+// It reports false when the write failed, which ends the connection (a
+// peer that cannot be written to is gone, and nothing sent after this frame
+// could make sense to it).
+func (c *Conn) write(b []byte) bool {
+	c.writeStarts()
 	err := c.tr.WriteMessage(b)
-	t.Stop()
+	c.writeEnds()
 	if err != nil {
 		c.fail(StatusAbnormalClosure, "write failed")
 		return false

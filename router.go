@@ -147,6 +147,7 @@ func On[In, Out any](g *Gateway, event string, fn func(c *Context, in In) (Out, 
 
 // Bind adapts a typed handler into a HandlerFunc, as On does.
 func Bind[In, Out any](fn func(c *Context, in In) (Out, error)) HandlerFunc {
+	byValue := mayValidateByValue[In]()
 	return func(c *Context) (any, error) {
 		var in In
 		if len(c.data) > 0 {
@@ -154,21 +155,37 @@ func Bind[In, Out any](fn func(c *Context, in In) (Out, error)) HandlerFunc {
 				return nil, invalidData(err)
 			}
 		}
-		if err := validate(&in); err != nil {
+		if err := validate(&in, byValue); err != nil {
 			return nil, err
 		}
 		return fn(c, in)
 	}
 }
 
+// mayValidateByValue reports whether a value of type In itself may be a
+// Validator when *In is not: only when In is a pointer (its target's
+// methods) or an interface (its dynamic value's). For any other type the
+// method set of *In holds that of In, so validate need not box the value to
+// look (an allocation per event, for a struct input).
+func mayValidateByValue[In any]() bool {
+	switch reflect.TypeFor[In]().Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return true
+	}
+	return false
+}
+
 // validate calls Validate on in (or on the value it points to) if the type
-// has the method.
-func validate[In any](in *In) error {
+// has the method; byValue is mayValidateByValue[In]().
+func validate[In any](in *In, byValue bool) error {
 	var v Validator
 	switch x := any(in).(type) {
 	case Validator:
 		v = x
 	default:
+		if !byValue {
+			break
+		}
 		if y, ok := any(*in).(Validator); ok {
 			v = y
 		}

@@ -138,6 +138,9 @@ var (
 	// errHandedOff ends a read loop whose goroutine is no longer the
 	// reader: another goroutine reads on (see runInline).
 	errHandedOff = errors.New("wsgate: reading handed off")
+	// errNotAccepted: the connection takes no new event (see
+	// acceptEventLocked).
+	errNotAccepted = errors.New("wsgate: event not accepted")
 )
 
 // dispatch applies the rate limit, decodes one message and hands it to be
@@ -182,11 +185,6 @@ func (c *Conn) dispatch(f *frame) error {
 		return nil
 	}
 
-	if !c.acceptEvent() {
-		c.answerError(env.ID, env.HasID, errShuttingDown) // draining; ErrClosed when closing
-		g.frames.put(f)
-		return nil
-	}
 	ctx := &Context{ctx: c.ctx, gw: g, conn: c, req: c.req, data: env.Data, id: env.ID, hasID: env.HasID}
 	ev := event{ctx: ctx, f: f}
 	if env.Event[0] == '$' {
@@ -194,8 +192,12 @@ func (c *Conn) dispatch(f *frame) error {
 	} else if rt := g.lookup(env.Event); rt != nil {
 		ctx.route, ctx.event = rt, rt.name
 	} // else unknown: answered in turn, without echoing the name
-	err = c.enqueue(ev)
-	if err == errStopped {
+	switch err = c.enqueue(ev); err {
+	case errNotAccepted:
+		c.answerError(env.ID, env.HasID, errShuttingDown) // draining; ErrClosed when closing
+		g.frames.put(f)
+		return nil
+	case errStopped:
 		g.frames.put(f)
 		c.eventDone()
 	}

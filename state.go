@@ -59,13 +59,12 @@ func (c *Conn) drain() {
 	}
 }
 
-// acceptEvent counts an event as accepted for handling, unless the
+// acceptEventLocked counts an event as accepted for handling, unless the
 // connection is draining or closing; it reports whether it was accepted.
 // Counting and the drain check share c.mu, so a draining connection never
 // closes while an accepted event still runs, and never accepts one after.
-func (c *Conn) acceptEvent() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// c.mu held.
+func (c *Conn) acceptEventLocked() bool {
 	if c.state >= stateDraining {
 		return false
 	}
@@ -78,6 +77,11 @@ func (c *Conn) acceptEvent() bool {
 func (c *Conn) eventDone() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.eventDoneLocked()
+}
+
+// eventDoneLocked is eventDone with c.mu held.
+func (c *Conn) eventDoneLocked() {
 	c.in.active--
 	if c.in.active == 0 && c.state == stateDraining {
 		c.closeLocked(StatusGoingAway, "server shutting down")

@@ -43,6 +43,9 @@ type errorCause struct {
 type frame struct {
 	b      []byte
 	shared bool
+	// enc encodes JSON values straight onto b (see appendJSON), made with
+	// the frame's first value and kept with it in the pool.
+	enc *json.Encoder
 }
 
 // maxPooledFrame keeps a rare huge frame from pinning memory in the pool.
@@ -72,35 +75,77 @@ func (p *framePool) put(f *frame) {
 	p.pool.Put(f)
 }
 
-func appendEvent(b []byte, event string, data any) ([]byte, error) {
-	b = append(b, `{"event":`...)
-	b = appendString(b, event)
-	b = append(b, `,"data":`...)
-	b, err := appendJSON(b, data)
-	return append(b, '}'), err
+// appendEvent appends an event message to f.
+func (f *frame) appendEvent(event string, data any) error {
+	f.b = append(f.b, `{"event":`...)
+	f.b = appendString(f.b, event)
+	f.b = append(f.b, `,"data":`...)
+	err := f.appendJSON(data)
+	f.b = append(f.b, '}')
+	return err
 }
 
-func appendAck(b []byte, id int64, data any) ([]byte, error) {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, id, 10)
-	b = append(b, `,"data":`...)
-	b, err := appendJSON(b, data)
-	return append(b, '}'), err
+// appendAck appends the success answer to request id to f.
+func (f *frame) appendAck(id int64, data any) error {
+	f.b = append(f.b, `{"id":`...)
+	f.b = strconv.AppendInt(f.b, id, 10)
+	f.b = append(f.b, `,"data":`...)
+	err := f.appendJSON(data)
+	f.b = append(f.b, '}')
+	return err
 }
 
-// appendErrorFrame appends an error ack when hasID is set and an exception
-// event otherwise.
-func appendErrorFrame(b []byte, id int64, hasID bool, e *Error, cause *errorCause) ([]byte, error) {
+// appendErrorFrame appends an error ack to f when hasID is set and an
+// exception event otherwise.
+func (f *frame) appendErrorFrame(id int64, hasID bool, e *Error, cause *errorCause) error {
 	body := errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data, Cause: cause}
 	if hasID {
-		b = append(b, `{"id":`...)
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, `,"error":`...)
+		f.b = append(f.b, `{"id":`...)
+		f.b = strconv.AppendInt(f.b, id, 10)
+		f.b = append(f.b, `,"error":`...)
 	} else {
-		b = append(b, `{"event":"`+ExceptionEvent+`","data":`...)
+		f.b = append(f.b, `{"event":"`+ExceptionEvent+`","data":`...)
 	}
-	b, err := appendJSON(b, body)
-	return append(b, '}'), err
+	err := f.appendJSON(body)
+	f.b = append(f.b, '}')
+	return err
+}
+
+// Write appends p to the frame: the frame is its encoder's writer.
+func (f *frame) Write(p []byte) (int, error) {
+	f.b = append(f.b, p...)
+	return len(p), nil
+}
+
+// appendJSON appends v to f as appendJSON does, encoding it straight onto
+// f.b through the frame's own json.Encoder, which writes what json.Marshal
+// returns (HTML escaped, same errors) and a newline, dropped here. That
+// saves json.Marshal's copy of the result, an allocation per message. A
+// value that fails to encode, or panics, leaves f.b as it was.
+func (f *frame) appendJSON(v any) (err error) {
+	switch v := v.(type) {
+	case nil:
+		f.b = append(f.b, "null"...)
+		return nil
+	case json.RawMessage:
+		f.b, err = appendJSON(f.b, v)
+		return err
+	}
+	n := len(f.b)
+	defer func() {
+		if r := recover(); r != nil {
+			f.b, err = f.b[:n], &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	if f.enc == nil {
+		f.enc = json.NewEncoder(f)
+	}
+	if err := f.enc.Encode(v); err != nil {
+		f.b = f.b[:n]
+		return err
+	}
+	f.b = f.b[:len(f.b)-1] // Encode's newline
+	return nil
 }
 
 // appendJSON appends v as JSON. Raw JSON is appended as it is once checked.
@@ -156,33 +201,32 @@ func rawOrNull(data []byte) json.RawMessage {
 // protocol v1, whose frames are appended directly around the JSON value. A
 // front end's codec gets the value encoded once, in a scratch buffer.
 
-// appendEvent appends the message of an event for c.
-func (c *Conn) appendEvent(b []byte, event string, data any) ([]byte, error) {
+// appendEvent appends the message of an event for c to f.
+func (c *Conn) appendEvent(f *frame, event string, data any) error {
 	if c.codec == nil {
-		return appendEvent(b, event, data)
+		return f.appendEvent(event, data)
 	}
-	return c.appendWith(b, data, func(b, raw []byte) []byte { return c.codec.AppendEvent(b, event, raw) })
+	return c.appendWith(f, data, func(b, raw []byte) []byte { return c.codec.AppendEvent(b, event, raw) })
 }
 
-// appendAck appends the success answer to request id for c.
-func (c *Conn) appendAck(b []byte, id int64, data any) ([]byte, error) {
+// appendAck appends the success answer to request id for c to f.
+func (c *Conn) appendAck(f *frame, id int64, data any) error {
 	if c.codec == nil {
-		return appendAck(b, id, data)
+		return f.appendAck(id, data)
 	}
-	return c.appendWith(b, data, func(b, raw []byte) []byte { return c.codec.AppendAck(b, id, raw) })
+	return c.appendWith(f, data, func(b, raw []byte) []byte { return c.codec.AppendAck(b, id, raw) })
 }
 
-// appendWith encodes v into a scratch buffer and appends the codec's
-// message around it.
-func (c *Conn) appendWith(b []byte, v any, frameIt func(b, raw []byte) []byte) ([]byte, error) {
+// appendWith encodes v into a scratch frame and appends the codec's
+// message around it to f.
+func (c *Conn) appendWith(f *frame, v any, frameIt func(b, raw []byte) []byte) error {
 	scratch := c.gw.frames.get()
 	defer c.gw.frames.put(scratch)
-	raw, err := appendJSON(scratch.b, v)
-	scratch.b = raw
-	if err != nil {
-		return b, err
+	if err := scratch.appendJSON(v); err != nil {
+		return err
 	}
-	return frameIt(b, raw), nil
+	f.b = frameIt(f.b, scratch.b)
+	return nil
 }
 
 // decode reads one message of c's protocol.
@@ -200,19 +244,19 @@ func (c *Conn) decode(msg []byte) (Inbound, error) {
 func (c *Conn) sendError(id int64, hasID bool, e *Error, cause *errorCause, inline bool) error {
 	f := c.gw.frames.get()
 	if c.codec == nil {
-		var err error
-		if f.b, err = appendErrorFrame(f.b, id, hasID, e, cause); err != nil {
-			f.b, _ = appendErrorFrame(f.b[:0], id, hasID, &Error{Message: e.Message, Code: e.Code}, nil)
+		if err := f.appendErrorFrame(id, hasID, e, cause); err != nil {
+			f.b = f.b[:0]
+			_ = f.appendErrorFrame(id, hasID, &Error{Message: e.Message, Code: e.Code}, nil)
 		}
 		return c.send(f, inline)
 	}
 	scratch := c.gw.frames.get()
 	defer c.gw.frames.put(scratch)
-	body, err := appendJSON(scratch.b, errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data, Cause: cause})
-	if err != nil {
-		body, _ = appendJSON(body[:0], errorBody{Status: "error", Message: e.Message, Code: e.Code})
+	if err := scratch.appendJSON(errorBody{Status: "error", Message: e.Message, Code: e.Code, Data: e.Data, Cause: cause}); err != nil {
+		scratch.b = scratch.b[:0]
+		_ = scratch.appendJSON(errorBody{Status: "error", Message: e.Message, Code: e.Code})
 	}
-	scratch.b = body
+	body := scratch.b
 	if !hasID || c.exceptionOnAck {
 		f.b = c.codec.AppendEvent(f.b, ExceptionEvent, body)
 		if !hasID {

@@ -102,11 +102,26 @@ func (p *peerConn) scan(b []byte) int {
 			p.hold = append(p.hold, b[i])
 			i++
 			p.checkClose()
+		case len(p.hdr) == 0:
+			// A data frame's header begins here. It is parsed in place
+			// when the read holds all of it (the usual case: no copy);
+			// one split across reads is gathered in p.hdr.
+			if size, length, ok := frameHeader(b[i:]); ok {
+				divert(b[i : i+size])
+				i += size
+				p.payload = length
+				continue
+			}
+			p.hdr = append(p.hdr, b[i:]...)
+			divert(b[i:])
+			i = len(b)
 		default:
+			// The rest of a header split across reads, byte by byte:
+			// once it is whole, no byte past it is taken.
 			p.hdr = append(p.hdr, b[i])
 			divert(b[i : i+1])
 			i++
-			if length, ok := frameHeader(p.hdr); ok {
+			if _, length, ok := frameHeader(p.hdr); ok {
 				p.payload, p.hdr = length, p.hdr[:0]
 			}
 		}
@@ -152,13 +167,14 @@ func (p *peerConn) checkClose() {
 	p.hold = nil
 }
 
-// frameHeader reports, once hdr holds a whole frame header, the payload
-// length it announces.
-func frameHeader(hdr []byte) (length uint64, ok bool) {
+// frameHeader reports, when hdr begins with a whole frame header, the
+// header's size and the payload length it announces. Bytes past the header
+// are ignored.
+func frameHeader(hdr []byte) (size int, length uint64, ok bool) {
 	if len(hdr) < 2 {
-		return 0, false
+		return 0, 0, false
 	}
-	size := 2
+	size = 2
 	switch n := hdr[1] & 0x7f; n {
 	case 126:
 		size += 2
@@ -169,7 +185,7 @@ func frameHeader(hdr []byte) (length uint64, ok bool) {
 		size += 4
 	}
 	if len(hdr) < size {
-		return 0, false
+		return 0, 0, false
 	}
 	switch n := hdr[1] & 0x7f; n {
 	case 126:
@@ -179,5 +195,5 @@ func frameHeader(hdr []byte) (length uint64, ok bool) {
 	default:
 		length = uint64(n)
 	}
-	return length, true
+	return size, length, true
 }

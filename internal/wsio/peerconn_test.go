@@ -148,3 +148,73 @@ func TestPeerConnStopsFollowingBrokenFraming(t *testing.T) {
 		t.Fatalf("got % x, want the input", got)
 	}
 }
+
+// TestPeerConnHeadersSplitAtEveryByte: a frame header of each size (2+4,
+// 4+4 and 10+4 bytes) split across two or three reads at every byte is
+// followed as one that arrives whole, and so is the close frame after it.
+func TestPeerConnHeadersSplitAtEveryByte(t *testing.T) {
+	mask := [4]byte{0xa1, 0xb2, 0xc3, 0xd4}
+	frames := [][]byte{
+		clientFrame(0x1, []byte("hi"), mask),
+		clientFrame(0x1, bytes.Repeat([]byte("m"), 300), mask),
+		clientFrame(0x2, bytes.Repeat([]byte("l"), 1<<16), mask),
+		clientFrame(0x1, nil, mask),
+		clientFrame(0x9, []byte("p"), mask),
+	}
+	bad := clientFrame(opClose, closePayload(4000, "\xff"), mask)
+	want := clientFrame(opClose, closePayload(4000, ""), mask)
+	for fi, f := range frames {
+		// Two headers back to back, the close after them: a cut anywhere
+		// in or around either header.
+		in := bytes.Join([][]byte{f, f, bad}, nil)
+		out := bytes.Join([][]byte{f, f, want}, nil)
+		var cuts []int
+		for _, start := range []int{0, len(f)} {
+			for i := max(start-1, 1); i <= start+15 && i < len(in); i++ {
+				cuts = append(cuts, i)
+			}
+		}
+		for _, a := range cuts {
+			for _, b := range append([]int{0}, cuts...) {
+				var ch []int
+				switch {
+				case b == 0:
+					ch = []int{a}
+				case b > a:
+					ch = []int{a, b - a}
+				default:
+					continue
+				}
+				bufSizes := []int{1, 5, 4096, 1 << 17}
+				if len(in) > 1<<10 {
+					bufSizes = bufSizes[2:] // byte by byte through 128 KiB is slow, and no header is split there that is not split above
+				}
+				for _, bufSize := range bufSizes {
+					pc := newPeerConn(&chunkConn{data: in, chunks: ch}, nil)
+					if got := readAll(t, pc, bufSize); !bytes.Equal(got, out) {
+						t.Fatalf("frame %d: chunks %v, reads of %d: the stream was changed", fi, ch, bufSize)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFrameHeader: the size and length of a header that is whole, and no
+// answer for one that is not.
+func TestFrameHeader(t *testing.T) {
+	mask := [4]byte{1, 2, 3, 4}
+	for _, n := range []int{0, 1, 125, 126, 65535, 65536} {
+		f := clientFrame(0x1, make([]byte, n), mask)
+		size := len(f) - n
+		for cut := range size {
+			if _, _, ok := frameHeader(f[:cut]); ok {
+				t.Fatalf("payload %d: a header cut at %d of %d was taken as whole", n, cut, size)
+			}
+		}
+		gotSize, length, ok := frameHeader(f)
+		if !ok || gotSize != size || length != uint64(n) {
+			t.Fatalf("payload %d: got size %d, length %d, %v; want %d, %d", n, gotSize, length, ok, size, n)
+		}
+	}
+}
