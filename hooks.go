@@ -3,7 +3,9 @@ package wsgate
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 )
 
@@ -28,6 +30,11 @@ import (
 // held; the work waits for them, so they must be quick and must not block
 // (count, end a span). They must not keep the *Conn past their return, nor
 // call its Close.
+//
+// A hook that panics is recovered and logged at Error level, with the
+// hook's name; what it reports goes on as if it had returned (an EventStart
+// that panics keeps the event's context). A faulty metrics exporter costs
+// its own report, never an event, a connection or the process.
 //
 // Labels. What a hook is given is bounded by design, so that it may be used
 // as a metric label as it is: Event is a registered event name, RefreshEvent,
@@ -283,6 +290,7 @@ func (g *Gateway) connOpened(c *Conn) {
 	}
 	c.hooks.opened, c.hooks.seen = time.Now(), true
 	if h.ConnOpened != nil {
+		defer g.recoverHook("ConnOpened")
 		h.ConnOpened(c)
 	}
 }
@@ -296,6 +304,7 @@ func (g *Gateway) connClosed(c *Conn) {
 	c.mu.Lock()
 	info := CloseInfo{Status: c.status, QueueDepth: c.hooks.queued, Duration: time.Since(c.hooks.opened)}
 	c.mu.Unlock()
+	defer g.recoverHook("ConnClosed")
 	h.ConnClosed(c, info)
 }
 
@@ -311,10 +320,15 @@ func (c *Conn) noteCloseLocked() {
 // refuse answers a refused handshake, and reports it.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if h := g.hooks; h != nil && h.HandshakeRefused != nil {
-		e, status := refusalOf(err)
-		h.HandshakeRefused(r, Refusal{Status: status, Code: e.Code})
+		g.handshakeRefused(r, err)
 	}
 	writeRefusal(w, err)
+}
+
+func (g *Gateway) handshakeRefused(r *http.Request, err error) {
+	defer g.recoverHook("HandshakeRefused")
+	e, status := refusalOf(err)
+	g.hooks.HandshakeRefused(r, Refusal{Status: status, Code: e.Code})
 }
 
 // refusalOf returns the *Error and the status writeRefusal answers err with.
@@ -355,11 +369,17 @@ func (c *Conn) beginEventHooked(ev event) eventTrace {
 		t.name = RefreshEvent
 	}
 	if h.EventStart != nil {
-		if ctx := h.EventStart(ev.ctx.ctx, c, t.name); ctx != nil {
+		if ctx := c.eventStart(ev.ctx.ctx, t.name); ctx != nil {
 			ev.ctx.ctx = ctx
 		}
 	}
 	return t
+}
+
+// eventStart calls the EventStart hook; nil if it panicked.
+func (c *Conn) eventStart(ctx context.Context, event string) context.Context {
+	defer c.gw.recoverHook("EventStart")
+	return c.gw.hooks.EventStart(ctx, c, event)
 }
 
 // endEvent finishes the report begun by beginEvent.
@@ -380,6 +400,7 @@ func (c *Conn) endEventHooked(t eventTrace) {
 			info.Outcome = OutcomeInternal
 		}
 	}
+	defer c.gw.recoverHook("EventHandled")
 	c.gw.hooks.EventHandled(t.ctx.ctx, c, info)
 }
 
@@ -397,6 +418,7 @@ func (c *Conn) guardDeniedHooked(ctx *Context, err error) {
 		return
 	}
 	if e, ok := asError(err); ok {
+		defer c.gw.recoverHook("GuardDenied")
 		h.GuardDenied(c, GuardDenial{Event: ctx.route.name, Code: e.Code})
 	}
 }
@@ -404,6 +426,7 @@ func (c *Conn) guardDeniedHooked(ctx *Context, err error) {
 // rateLimited reports an event refused by the rate limit.
 func (c *Conn) rateLimited() {
 	if h := c.gw.hooks; h != nil && h.RateLimited != nil {
+		defer c.gw.recoverHook("RateLimited")
 		h.RateLimited(c)
 	}
 }
@@ -411,6 +434,7 @@ func (c *Conn) rateLimited() {
 // brokerPublished reports a call of Broker.Publish.
 func (g *Gateway) brokerPublished(op BrokerOp, err error) {
 	if h := g.hooks; h != nil && h.BrokerPublished != nil {
+		defer g.recoverHook("BrokerPublished")
 		h.BrokerPublished(BrokerPublish{Op: op, Err: err})
 	}
 }
@@ -430,6 +454,16 @@ func (g *Gateway) receiving(m *BrokerMessage) BrokerDelivery {
 func (g *Gateway) brokerDelivered(d BrokerDelivery, err error) {
 	if h := g.hooks; h != nil && h.BrokerDelivered != nil {
 		d.Err = err
+		defer g.recoverHook("BrokerDelivered")
 		h.BrokerDelivered(d)
+	}
+}
+
+// recoverHook, deferred around a hook's call, recovers a panic of the hook
+// and logs it: the work the hook reports goes on (see Hooks).
+func (g *Gateway) recoverHook(hook string) {
+	if v := recover(); v != nil {
+		g.log.Error("wsgate: hook panicked", slog.String("hook", hook), slog.Any("panic", v),
+			slog.String("stack", string(debug.Stack())))
 	}
 }

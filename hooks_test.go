@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -444,6 +445,86 @@ func BenchmarkRoundTripHooks(b *testing.B) {
 				if _, _, err := ws.Read(ctx); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestHooksThatPanic: a hook that panics is logged with its name and costs
+// its own report only. Handshakes are still answered, events handled and
+// answered, limits applied, emits delivered across the Broker, and a
+// connection that ends is torn down and reported to OnDisconnect, in both
+// handler modes.
+func TestHooksThatPanic(t *testing.T) {
+	t.Parallel()
+	for _, concurrency := range []int{1, 4} {
+		t.Run(fmt.Sprintf("HandlerConcurrency=%d", concurrency), func(t *testing.T) {
+			t.Parallel()
+			var logs logBuffer
+			boom := func(hook string) { panic("boom in " + hook) }
+			bus := newMemoryBus()
+			opts := wsgate.Options{
+				HandlerConcurrency: concurrency,
+				EventsPerSecond:    0.001,
+				EventBurst:         4,
+				MaxRateViolations:  -1,
+				Logger:             logs.logger(),
+				Broker:             bus.member(),
+				Hooks: wsgate.Hooks{
+					ConnOpened:       func(*wsgate.Conn) { boom("ConnOpened") },
+					ConnClosed:       func(*wsgate.Conn, wsgate.CloseInfo) { boom("ConnClosed") },
+					HandshakeRefused: func(*http.Request, wsgate.Refusal) { boom("HandshakeRefused") },
+					EventStart: func(context.Context, *wsgate.Conn, string) context.Context {
+						boom("EventStart")
+						return nil
+					},
+					EventHandled:    func(context.Context, *wsgate.Conn, wsgate.EventInfo) { boom("EventHandled") },
+					GuardDenied:     func(*wsgate.Conn, wsgate.GuardDenial) { boom("GuardDenied") },
+					RateLimited:     func(*wsgate.Conn) { boom("RateLimited") },
+					BrokerPublished: func(wsgate.BrokerPublish) { boom("BrokerPublished") },
+					BrokerDelivered: func(wsgate.BrokerDelivery) { boom("BrokerDelivered") },
+				},
+			}
+			gone := recordDisconnects(&opts)
+			e := newRoomEnv(t, opts)
+			e.gw.Handle("guarded", func(*wsgate.Context) (any, error) { return "unreachable", nil },
+				wsgate.HandlerOptions{Guards: []wsgate.Guard{wsgate.Allow(func(*wsgate.Context) bool { return false })}})
+
+			he := e.srv.Refused(e.dialOptions("not-a-jwt"))
+			wantRefusal(t, he, http.StatusUnauthorized, "invalid token")
+
+			c := e.dial("alice")
+			join(t, c, "r")                                         // event 1
+			if got := wantOK(t, c.Request("echo", 7)); got != "7" { // event 2
+				t.Fatalf("echo answered %s, want 7", got)
+			}
+			wantCode(t, c.Request("guarded", nil), wsgate.CodeForbidden) // event 3
+			if err := e.gw.To("r").Emit("news", 1); err != nil {         // published
+				t.Fatal(err)
+			}
+			if ev := c.WaitEvent("news"); string(ev.Data) != "1" {
+				t.Fatalf("news carried %s, want 1", ev.Data)
+			}
+			other := bus.member()
+			if err := other.Publish(context.Background(), &wsgate.BrokerMessage{
+				Op: wsgate.OpEmit, Rooms: []string{"r"}, Event: "relayed", Data: json.RawMessage(`2`),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if ev := c.WaitEvent("relayed"); string(ev.Data) != "2" {
+				t.Fatalf("relayed carried %s, want 2", ev.Data)
+			}
+			wantOK(t, c.Request("echo", 4))                           // event 4: the burst's last
+			wantCode(t, c.Request("echo", 5), wsgate.CodeRateLimited) // over the rate
+			c.Close()
+			if d := wantGone(t, e.gw, gone); d.subject != "alice" || d.status.Code != wsgate.StatusNormalClosure {
+				t.Fatalf("OnDisconnect saw %+v, want alice's normal close", d)
+			}
+
+			for _, hook := range []string{"ConnOpened", "ConnClosed", "HandshakeRefused", "EventStart",
+				"EventHandled", "GuardDenied", "RateLimited", "BrokerPublished", "BrokerDelivered"} {
+				want := "hook=" + hook + " panic=\"boom in " + hook + "\""
+				eventually(t, hook+"'s panic logged", func() bool { return strings.Contains(logs.String(), want) })
 			}
 		})
 	}
