@@ -113,7 +113,10 @@ type Options struct {
 	PingInterval time.Duration
 	PongTimeout  time.Duration // see PingInterval
 	// WriteTimeout bounds one write to the socket; a peer that does not
-	// take a frame in time is closed with 1013. Default 10 s.
+	// take a frame in time is dropped with 1013. Default 10 s. A write is
+	// never cut short before WriteTimeout, and a stalled one is dropped
+	// within a quarter of WriteTimeout after it (a watchdog that looks
+	// four times per WriteTimeout is cheaper than a timer per write).
 	WriteTimeout time.Duration
 	// CloseTimeout bounds a close the gateway starts (a limit, Close,
 	// Shutdown, token expiry): once the close frame is queued, a peer that
