@@ -331,11 +331,7 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 		// other credentials, not make the server verify token after token.
 		return errProtocol
 	}
-	token, err := ss.authToken(rest)
-	if err != nil {
-		return ss.send(connectError(nsp, err), done)
-	}
-	adm, err := ss.srv.gw.Admit(ss.req, token)
+	adm, err := ss.admit(rest)
 	if err != nil {
 		return ss.send(connectError(nsp, err), done)
 	}
@@ -364,6 +360,36 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 		adm.Serve(ss, s.codec)
 	}()
 	return nil
+}
+
+// admit reads the CONNECT's auth payload and has the gateway admit the
+// connection (Gateway.Admit: the token's verification, the connect guards,
+// the limits), on a goroutine of its own that it waits for. The caller may
+// be the WebSocket's reader, which lives as long as the connection: the
+// deep call chains of verification would grow its stack, which it would
+// then keep while idle (a goroutine's stack does not shrink until a GC
+// finds it mostly unused, and then only by half). A short-lived goroutine
+// takes that growth away with it, so the reader idles on as small a stack
+// as a native session's, for the price of a goroutine per CONNECT. Waiting
+// keeps the order: nothing the client sends after CONNECT is handled
+// before the connection is registered.
+func (ss *session) admit(payload []byte) (*wsgate.Admission, error) {
+	type admitted struct {
+		adm *wsgate.Admission
+		err error
+	}
+	result := make(chan admitted, 1)
+	go func() {
+		token, err := ss.authToken(payload)
+		if err != nil {
+			result <- admitted{nil, err}
+			return
+		}
+		adm, err := ss.srv.gw.Admit(ss.req, token)
+		result <- admitted{adm, err}
+	}()
+	r := <-result
+	return r.adm, r.err
 }
 
 // Open sends the CONNECT answer: see wsgate.Opener.
