@@ -367,12 +367,15 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 // the limits), on a goroutine of its own that it waits for. The caller may
 // be the WebSocket's reader, which lives as long as the connection: the
 // deep call chains of verification would grow its stack, which it would
-// then keep while idle (a goroutine's stack does not shrink until a GC
-// finds it mostly unused, and then only by half). A short-lived goroutine
-// takes that growth away with it, so the reader idles on as small a stack
-// as a native session's, for the price of a goroutine per CONNECT. Waiting
-// keeps the order: nothing the client sends after CONNECT is handled
-// before the connection is registered.
+// then keep while idle (a GC shrinks a stack only while less than a
+// quarter of it is in use, which the reader's, parked under the
+// WebSocket's read, is not). A short-lived goroutine takes that growth
+// away with it: measured with BenchmarkIdleConnection, the goroutine
+// stacks of an idle socket.io connection on WebSocket are 7.7 KB (the
+// reader's as small as a native session's) instead of 12.3 KB, for the
+// price of a goroutine per CONNECT. Waiting keeps the order: nothing the
+// client sends after CONNECT is handled before the connection is
+// registered.
 func (ss *session) admit(payload []byte) (*wsgate.Admission, error) {
 	type admitted struct {
 		adm *wsgate.Admission
