@@ -209,3 +209,82 @@ func TestClientKeepalive(t *testing.T) {
 		}
 	}
 }
+
+// returns wraps the Server's handler and reports, for each WebSocket
+// request (a direct open or an upgrade), when its handler has returned.
+func returns(sio http.Handler) (http.Handler, <-chan struct{}) {
+	returned := make(chan struct{}, 16)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sio.ServeHTTP(w, r)
+		if r.URL.Query().Get("transport") == "websocket" {
+			returned <- struct{}{}
+		}
+	}), returned
+}
+
+func handlerReturned(t *testing.T, returned <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-returned:
+	case <-time.After(wait):
+		t.Fatalf("the handler of %s holds its goroutine for the connection's life", what)
+	}
+}
+
+// TestWebSocketHandlerReturns: the handler of a WebSocket, opened directly
+// or upgraded from polling, returns once the socket is accepted, before
+// the client has even connected, and the connection goes on: CONNECT,
+// events sent at once behind it (handled after it, in order), emits. A
+// session whose handler has returned is still ended by Close.
+func TestWebSocketHandlerReturns(t *testing.T) {
+	t.Parallel()
+	// A session that does not connect in time is closed, which would
+	// return a handler that held on: not before the test has given up.
+	e := newEnv(t, wsgate.Options{ConnectTimeout: 2 * wait}, socketio.Options{})
+	h, returned := returns(e.sio)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", h)
+	srv := wsgatetest.NewServer(t, mux)
+
+	// Direct.
+	c := dialWS(t, srv, "", e.token(t, "alice"))
+	c.next("0")
+	handlerReturned(t, returned, "a direct WebSocket")
+	c.send(websocket.MessageText, "40")
+	c.send(websocket.MessageText, `421["xyz","at once"]`)
+	c.next("40{")
+	if got := c.next("43"); got != `431[{"received":"at once","sub":"alice"}]` {
+		t.Fatalf("an event sent right behind CONNECT answered %s", got)
+	}
+
+	// Upgraded from polling: the handler returns during the probe.
+	p := handshake(t, srv, testOrigin, e.token(t, "bob"))
+	p.connect()
+	up := dialWS(t, srv, "&sid="+p.sid, e.token(t, "bob"))
+	handlerReturned(t, returned, "an upgrade")
+	up.send(websocket.MessageText, "2probe")
+	if got := up.next("3"); got != "3probe" {
+		t.Fatalf("probe answered %s", got)
+	}
+	p.expect("6")
+	up.send(websocket.MessageText, "5")
+	up.send(websocket.MessageText, `421["xyz","upgraded"]`)
+	if got := up.next("43"); got != `431[{"received":"upgraded","sub":"bob"}]` {
+		t.Fatalf("after the upgrade: %s", got)
+	}
+	if err := e.gw.ToSubject("bob").Emit("after", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.next(`42["after"`); got != `42["after",1]` {
+		t.Fatalf("emit after the upgrade: %s", got)
+	}
+
+	// A direct WebSocket that never connects is the Server's to end.
+	idle := dialWS(t, srv, "", e.token(t, "carol"))
+	idle.next("0")
+	handlerReturned(t, returned, "a direct WebSocket")
+	e.shutdown()
+	idle.closed()
+	up.closed()
+	c.closed()
+}
