@@ -62,6 +62,10 @@ type Server struct {
 	sessions map[string]*session
 	closed   bool
 	running  sync.WaitGroup // sessions' goroutines
+
+	// readBufs holds the WebSocket readers' buffers, taken once a message
+	// has begun: an idle reader holds none (see readWebSocket).
+	readBufs sync.Pool
 }
 
 // New returns a Server for gw. It refuses a gateway whose keepalive is off

@@ -18,10 +18,14 @@ import (
 // CONNECT and then serves as a wsgate.Transport (the methods of
 // transport.go) until the gateway's session ends.
 type session struct {
-	srv    *Server
-	id     string
-	req    *http.Request // the handshake request, with a context of its own
-	origin []string      // the handshake's Origin header lines
+	srv *Server
+	id  string
+	// req is the handshake request, with a context of its own, until a
+	// CONNECT is admitted: the gateway's connection keeps what it needs of
+	// it (without credentials), and the session lets go of the rest, its
+	// cookies and headers included.
+	req    *http.Request
+	origin []string // the handshake's Origin header lines
 
 	in         chan inbound  // packets for the gateway's read loop
 	pong       chan struct{} // a pong arrived
@@ -345,6 +349,7 @@ func (ss *session) connect(p []byte, done <-chan struct{}) error {
 		return errGone
 	}
 	ss.connected = true
+	ss.req = nil // admitted: see session.req
 	ss.connectTimer.Stop()
 	if p := adm.Principal(); p != nil {
 		ss.subject, ss.bound = p.Subject, true

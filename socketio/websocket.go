@@ -239,7 +239,6 @@ func readSmall(ctx context.Context, ws *websocket.Conn) (string, error) {
 func (ss *session) readWebSocket(c *wsConn) {
 	defer ss.kill()
 	limit := ss.frameLimit()
-	buf := make([]byte, 0, 512)
 	for {
 		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
@@ -267,16 +266,20 @@ func (ss *session) readWebSocket(c *wsConn) {
 			}
 			continue
 		}
-		b, err := wsio.ReadAtMost(buf[:0], rd, limit+1)
+		// The buffer is taken once a message has begun, so that an idle
+		// connection, waiting in Reader, holds none.
+		buf := ss.srv.readBuf()
+		b, err := wsio.ReadAtMost((*buf)[:0], rd, limit+1)
+		// The packet goes to another goroutine: it gets its own copy.
+		pkt := append([]byte(nil), b...)
+		ss.srv.putReadBuf(buf, b)
 		if err != nil {
 			return
 		}
-		if int64(len(b)) > limit {
+		if int64(len(pkt)) > limit {
 			ss.overLimit()
 			return
 		}
-		// The packet goes to another goroutine: it gets its own copy.
-		pkt := append([]byte(nil), b...)
 		if err := ss.receive(pkt, nil); err != nil {
 			return
 		}
@@ -292,4 +295,26 @@ func (ss *session) overLimit() {
 		return
 	}
 	<-ss.dead
+}
+
+// maxPooledReadBuf keeps a rare large message's buffer from staying in the
+// pool.
+const maxPooledReadBuf = 64 << 10
+
+// readBuf returns a buffer for one WebSocket message.
+func (s *Server) readBuf() *[]byte {
+	if b, ok := s.readBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 512)
+	return &b
+}
+
+// putReadBuf gives back buf, which grew into b while a message was read.
+func (s *Server) putReadBuf(buf *[]byte, b []byte) {
+	if cap(b) > maxPooledReadBuf {
+		return
+	}
+	*buf = b[:0]
+	s.readBufs.Put(buf)
 }
