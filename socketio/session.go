@@ -73,8 +73,10 @@ const maxConnectAttempts = 10
 
 // inboxSize is how many packets may wait for the gateway's read loop
 // before the transport stops reading (a POST waits; a WebSocket is not
-// read).
-const inboxSize = 32
+// read). The gateway queues up to 8 events of its own beyond those being
+// handled, so a client that sends faster than its handlers run is slowed
+// after 16; every session holds its inbox for life (40 bytes a slot).
+const inboxSize = 8
 
 func newSession(s *Server, id string, r *http.Request, polling bool) *session {
 	ss := &session{
