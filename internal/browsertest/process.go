@@ -18,11 +18,15 @@ import (
 
 // Build builds the Go program pkg (an import path, or a directory such as
 // ".") into the test's temporary directory and returns the binary's path.
-// It skips the test when there is no go command.
+// It skips the test when there is no go command, and fails it under
+// CI=true.
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("browsertest: no go command to build %s with, and CI=true: %v", pkg, err)
+		}
 		tb.Skipf("browsertest: no go command to build %s with: %v", pkg, err)
 	}
 	name := filepath.Base(strings.TrimSuffix(pkg, "/"))
