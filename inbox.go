@@ -92,7 +92,9 @@ func (q *inbox) push(ev event) {
 	q.queue = append(q.queue, ev)
 }
 
-func (q *inbox) pop() (event, bool) {
+// take removes the next queued event for a worker and, as that makes room,
+// lets a read loop waiting for room go on.
+func (q *inbox) take() (event, bool) {
 	if q.head == len(q.queue) {
 		return event{}, false
 	}
@@ -101,6 +103,10 @@ func (q *inbox) pop() (event, bool) {
 	q.head++
 	if q.head == len(q.queue) {
 		q.queue, q.head = q.queue[:0], 0
+	}
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
 	}
 	return ev, true
 }
@@ -201,15 +207,11 @@ func (c *Conn) drainQueue() {
 	defer c.in.wg.Done()
 	for {
 		c.mu.Lock()
-		ev, ok := c.in.pop()
+		ev, ok := c.in.take()
 		if !ok {
 			c.in.workers--
 			c.mu.Unlock()
 			return
-		}
-		if c.in.room != nil {
-			close(c.in.room)
-			c.in.room = nil
 		}
 		c.mu.Unlock()
 		c.run(ev)
@@ -230,7 +232,7 @@ func (c *Conn) work() {
 	}()
 	for {
 		c.mu.Lock()
-		ev, ok := c.in.pop()
+		ev, ok := c.in.take()
 		if !ok {
 			if linger == nil {
 				linger = time.NewTimer(workerLinger)
@@ -257,10 +259,6 @@ func (c *Conn) work() {
 			c.in.workers--
 			c.mu.Unlock()
 			return
-		}
-		if c.in.room != nil {
-			close(c.in.room)
-			c.in.room = nil
 		}
 		c.mu.Unlock()
 		c.run(ev)
