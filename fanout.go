@@ -121,10 +121,7 @@ func (t Target) Emit(event string, data any) error {
 	if t.empty() {
 		return nil
 	}
-	b := make([]byte, 0, 64+len(event))
-	b = append(b, `{"event":`...)
-	b = appendString(b, event)
-	b = append(b, `,"data":`...)
+	b := appendEventHead(make([]byte, 0, 64+len(event)), event)
 	start := len(b)
 	b, err := appendJSON(b, data)
 	if err != nil {
@@ -319,10 +316,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 			return
 		}
 		// m is not ours to keep: the frame is a copy.
-		b := make([]byte, 0, len(m.Event)+len(data)+24)
-		b = append(b, `{"event":`...)
-		b = appendString(b, m.Event)
-		b = append(b, `,"data":`...)
+		b := appendEventHead(make([]byte, 0, len(m.Event)+len(data)+24), m.Event)
 		start := len(b)
 		b = append(b, data...)
 		b = append(b, '}')

@@ -75,11 +75,17 @@ func (p *framePool) put(f *frame) {
 	p.pool.Put(f)
 }
 
+// appendEventHead appends the start of an event message in wire protocol
+// v1, up to where its data goes; the message ends with the data and '}'.
+func appendEventHead(b []byte, event string) []byte {
+	b = append(b, `{"event":`...)
+	b = appendString(b, event)
+	return append(b, `,"data":`...)
+}
+
 // appendEvent appends an event message to f.
 func (f *frame) appendEvent(event string, data any) error {
-	f.b = append(f.b, `{"event":`...)
-	f.b = appendString(f.b, event)
-	f.b = append(f.b, `,"data":`...)
+	f.b = appendEventHead(f.b, event)
 	err := f.appendJSON(data)
 	f.b = append(f.b, '}')
 	return err
