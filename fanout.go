@@ -302,6 +302,16 @@ func (g *Gateway) fanout(s selection, o fanoutOp) {
 // broken or incompatible publisher, and sending it on would break clients.
 func (g *Gateway) deliver(m *BrokerMessage) {
 	d := g.receiving(m)
+	err := g.applyDelivered(m)
+	if err != nil {
+		g.log.Error("wsgate: broker message dropped", slog.Any("error", err),
+			slog.Int("op", int(m.Op)), slog.String("event", m.Event))
+	}
+	g.brokerDelivered(d, err)
+}
+
+// applyDelivered applies m, or returns why it cannot be.
+func (g *Gateway) applyDelivered(m *BrokerMessage) error {
 	s := selection{rooms: m.Rooms, subjects: m.Subjects, except: m.Except}
 	s.all = len(s.rooms) == 0 && len(s.subjects) == 0
 	switch m.Op {
@@ -311,9 +321,7 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 			data = []byte("null")
 		}
 		if !json.Valid(data) {
-			g.log.Error("wsgate: broker message dropped: its data is not valid JSON", slog.String("event", m.Event))
-			g.brokerDelivered(d, errDeliveryBadData)
-			return
+			return errDeliveryBadData
 		}
 		// m is not ours to keep: the frame is a copy.
 		b := appendEventHead(make([]byte, 0, len(m.Event)+len(data)+24), m.Event)
@@ -321,17 +329,13 @@ func (g *Gateway) deliver(m *BrokerMessage) {
 		b = append(b, data...)
 		b = append(b, '}')
 		g.fanout(s, fanoutOp{frame: &frame{b: b, shared: true}, event: m.Event, data: b[start : len(b)-1]})
-		g.brokerDelivered(d, nil)
+		return nil
 	case OpDisconnect:
 		if err := checkClose(StatusCode(m.Code), m.Reason); err != nil {
-			g.log.Error("wsgate: broker message dropped", slog.Any("error", err))
-			g.brokerDelivered(d, err)
-			return
+			return err
 		}
 		g.fanout(s, fanoutOp{disconnect: true, code: StatusCode(m.Code), reason: m.Reason})
-		g.brokerDelivered(d, nil)
-	default:
-		g.log.Error("wsgate: broker message dropped: unknown operation", slog.Int("op", int(m.Op)))
-		g.brokerDelivered(d, errDeliveryBadOp)
+		return nil
 	}
+	return errDeliveryBadOp
 }
