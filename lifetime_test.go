@@ -210,3 +210,24 @@ func TestKeepaliveSparesPeerWhileSlotsAreBusy(t *testing.T) {
 	default:
 	}
 }
+
+// TestStatusCodeString: a close code prints as its number, with its name
+// when the gateway knows one, so that logs of a CloseStatus read plainly.
+func TestStatusCodeString(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[wsgate.StatusCode]string{
+		wsgate.StatusNormalClosure:    "1000 (normal closure)",
+		wsgate.StatusGoingAway:        "1001 (going away)",
+		wsgate.StatusNoStatusReceived: "1005 (no status received)",
+		wsgate.StatusAbnormalClosure:  "1006 (abnormal closure)",
+		wsgate.StatusPolicyViolation:  "1008 (policy violation)",
+		wsgate.StatusTryAgainLater:    "1013 (try again later)",
+		wsgate.StatusTokenExpired:     "4001 (token expired)",
+		4999:                          "4999",
+		0:                             "0",
+	} {
+		if got := code.String(); got != want {
+			t.Errorf("StatusCode(%d).String() = %q, want %q", int(code), got, want)
+		}
+	}
+}
