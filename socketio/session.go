@@ -460,7 +460,7 @@ func (ss *session) authToken(payload []byte) (string, error) {
 	return token, nil
 }
 
-// encodeClose is the Engine.IO close packet.
+// closePacket is the Engine.IO close packet.
 var closePacket = []byte("1")
 
 // pingPacket and noopPacket are Engine.IO's ping and noop.
