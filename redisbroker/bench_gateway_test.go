@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,15 +67,7 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	}()
 	defer func() { ws.CloseNow(); <-readerDone }()
 
-	pings := make([]time.Duration, 0, 1000)
-	rdb := srv.Client(b)
-	for range 1000 {
-		t0 := time.Now()
-		if err := rdb.Ping(context.Background()).Err(); err != nil {
-			b.Fatal(err)
-		}
-		pings = append(pings, time.Since(t0))
-	}
+	pings := redisPings(b, srv)
 
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -98,12 +89,7 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	b.StopTimer()
 	mu.Lock()
 	defer mu.Unlock()
-	slices.Sort(latencies)
-	slices.Sort(pings)
-	b.ReportMetric(ms(latencies[len(latencies)/2]), "p50-ms")
-	b.ReportMetric(ms(latencies[len(latencies)*99/100]), "p99-ms")
-	b.ReportMetric(ms(pings[len(pings)/2]), "ping-p50-ms")
-	b.ReportMetric(ms(pings[len(pings)*99/100]), "ping-p99-ms")
+	reportLatencies(b, latencies, pings)
 }
 
 // benchGateway is one gateway process on its own Broker and Redis

@@ -80,6 +80,19 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// nextGap returns the next gap reported on gaps (an Options.OnGap's
+// channel), failing the test when none is within waitFor.
+func nextGap(t testing.TB, gaps <-chan redisbroker.Gap) redisbroker.Gap {
+	t.Helper()
+	select {
+	case g := <-gaps:
+		return g
+	case <-time.After(waitFor):
+		t.Fatalf("after %v: no gap reported", waitFor)
+		return redisbroker.Gap{}
+	}
+}
+
 func newBroker(t testing.TB, rdb redis.UniversalClient, opts redisbroker.Options) *redisbroker.Broker {
 	t.Helper()
 	if opts.Logger == nil {

@@ -171,106 +171,103 @@ func (b *Broker) position(ctx context.Context) (streamID, error) {
 
 func (s *subscription) run() {
 	defer close(s.done)
-	b := s.b
 	var backoff time.Duration
-	needCheck := false
+	recheck := false
 	for s.ctx.Err() == nil {
 		s.sweep()
-		if needCheck || s.now().Sub(s.lastCheck) >= checkInterval {
-			if err := s.check(); err != nil {
-				if s.ctx.Err() != nil {
-					return
-				}
-				s.fail(err)
-				backoff = nextBackoff(backoff)
-				ctxSleep(s.ctx, backoff)
-				continue
-			}
-			needCheck = false
+		var err error
+		if recheck || s.now().Sub(s.lastCheck) >= checkInterval {
+			err = s.check()
 		}
-		// The stream's generation is read on the same connection, just
-		// before the entries: when the client reconnected (and perhaps
-		// retried on its own) to a Redis that lost its data, the reader
-		// learns it before it takes an entry of the new stream for one of
-		// the old.
-		// So is the last entry read, to make sure the stream did not go
-		// back in time under the reader (and number new entries with ids
-		// it has read already).
-		var epochCmd *redis.StringCmd
-		var verifyCmd *redis.XMessageSliceCmd
-		var readCmd *redis.XStreamSliceCmd
-		_, _ = b.rdb.Pipelined(s.ctx, func(p redis.Pipeliner) error {
-			epochCmd = p.Get(s.ctx, b.epochKey())
-			if s.lastKnown {
-				verifyCmd = p.XRange(s.ctx, b.key, s.last.String(), s.last.String())
-			}
-			readCmd = p.XRead(s.ctx, &redis.XReadArgs{
-				Streams: []string{b.key, s.last.String()},
-				Count:   readCount,
-				Block:   blockTime,
-			})
-			return nil
-		})
+		if err == nil {
+			recheck, err = s.read()
+		}
+		if err == nil {
+			backoff = 0
+			continue
+		}
 		if s.ctx.Err() != nil {
 			return
 		}
-		epoch, err := epochCmd.Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			s.fail(err)
-			needCheck = true // the link broke: Redis may have restarted
-			backoff = nextBackoff(backoff)
-			ctxSleep(s.ctx, backoff)
-			continue
+		s.fail(err)
+		recheck = true // the link broke: Redis may have restarted
+		backoff = nextBackoff(backoff)
+		ctxSleep(s.ctx, backoff)
+	}
+}
+
+// read reads the entries past the reader's position and hands them on. It
+// reports whether the stream must be checked (see check) before the next
+// read: its generation changed, or the reader's position can no longer be
+// verified.
+func (s *subscription) read() (recheck bool, err error) {
+	b := s.b
+	// The stream's generation is read on the same connection, just before
+	// the entries: when the client reconnected (and perhaps retried on its
+	// own) to a Redis that lost its data, the reader learns it before it
+	// takes an entry of the new stream for one of the old.
+	// So is the last entry read, to make sure the stream did not go back
+	// in time under the reader (and number new entries with ids it has
+	// read already).
+	var epochCmd *redis.StringCmd
+	var verifyCmd *redis.XMessageSliceCmd
+	var readCmd *redis.XStreamSliceCmd
+	_, _ = b.rdb.Pipelined(s.ctx, func(p redis.Pipeliner) error {
+		epochCmd = p.Get(s.ctx, b.epochKey())
+		if s.lastKnown {
+			verifyCmd = p.XRange(s.ctx, b.key, s.last.String(), s.last.String())
 		}
-		if epoch != s.epoch {
-			needCheck = true // a reset: check reports it and rewinds
-			continue
-		}
-		if verifyCmd != nil {
-			at, err := verifyCmd.Result()
-			switch {
-			case err != nil:
-				s.fail(err)
-				needCheck = true
-				backoff = nextBackoff(backoff)
-				ctxSleep(s.ctx, backoff)
-				continue
-			case len(at) == 0:
-				// Trimmed (the reader fell behind: what it reads next
-				// tells how far), or the stream was reset: check tells.
-				// Either way the position can no longer be verified.
-				s.lastKnown = false
-				needCheck = true
-				continue
-			case markOf(at[0]) != s.lastMark:
-				s.reset()
-				continue
-			}
-		}
-		res, err := readCmd.Result()
+		readCmd = p.XRead(s.ctx, &redis.XReadArgs{
+			Streams: []string{b.key, s.last.String()},
+			Count:   readCount,
+			Block:   blockTime,
+		})
+		return nil
+	})
+	if s.ctx.Err() != nil {
+		return false, nil
+	}
+	epoch, err := epochCmd.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return true, err
+	}
+	if epoch != s.epoch {
+		return true, nil // a reset: check reports it and rewinds
+	}
+	if verifyCmd != nil {
+		at, err := verifyCmd.Result()
 		switch {
-		case errors.Is(err, redis.Nil): // nothing new within blockTime
-			s.recovered()
-			backoff = 0
-			continue
 		case err != nil:
-			s.fail(err)
-			needCheck = true
-			backoff = nextBackoff(backoff)
-			ctxSleep(s.ctx, backoff)
-			continue
-		}
-		s.recovered()
-		backoff = 0
-		for _, st := range res {
-			for _, m := range st.Messages {
-				if s.ctx.Err() != nil {
-					return
-				}
-				s.handle(m)
-			}
+			return true, err
+		case len(at) == 0:
+			// Trimmed (the reader fell behind: what it reads next tells
+			// how far), or the stream was reset: check tells. Either way
+			// the position can no longer be verified.
+			s.lastKnown = false
+			return true, nil
+		case markOf(at[0]) != s.lastMark:
+			s.reset()
+			return false, nil
 		}
 	}
+	res, err := readCmd.Result()
+	switch {
+	case errors.Is(err, redis.Nil): // nothing new within blockTime
+		s.recovered()
+		return false, nil
+	case err != nil:
+		return true, err
+	}
+	s.recovered()
+	for _, st := range res {
+		for _, m := range st.Messages {
+			if s.ctx.Err() != nil {
+				return false, nil
+			}
+			s.handle(m)
+		}
+	}
+	return false, nil
 }
 
 // check finds out whether the stream was reset (Redis lost its data, or

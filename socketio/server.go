@@ -274,7 +274,7 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Engine.IO's error answers: HTTP 400 (403 for Forbidden) with
+// Engine.IO's error answers: HTTP 400 with
 // {"code":…,"message":…}.
 type engineErr struct {
 	code    int

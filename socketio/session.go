@@ -174,6 +174,14 @@ var errGone = errors.New("socketio: connection closed")
 // On polling it waits while the buffer is full, until a poll drains it,
 // the session ends or done is closed.
 func (ss *session) send(pkt []byte, done <-chan struct{}) error {
+	return ss.sendPacket(pkt, true, done)
+}
+
+// sendPacket is send of a packet that the caller owns unless owned is
+// set: on WebSocket it is written before sendPacket returns, and only a
+// packet queued for a poll is copied (the gateway writes every message
+// from a buffer it reuses, so a WebSocket write needs no copy).
+func (ss *session) sendPacket(pkt []byte, owned bool, done <-chan struct{}) error {
 	o := &ss.srv.opts
 	ss.mu.Lock()
 	for {
@@ -188,6 +196,9 @@ func (ss *session) send(pkt []byte, done <-chan struct{}) error {
 			return ws.write(pkt)
 		}
 		if len(ss.out) == 0 || len(ss.out) < o.MaxBufferedPackets && ss.outBytes+len(pkt) <= o.MaxBufferedBytes {
+			if !owned {
+				pkt = append([]byte(nil), pkt...)
+			}
 			ss.queueLocked(pkt)
 			ss.mu.Unlock()
 			return nil
@@ -449,7 +460,7 @@ func (ss *session) authToken(payload []byte) (string, error) {
 	return token, nil
 }
 
-// encodeClose is the Engine.IO close packet.
+// closePacket is the Engine.IO close packet.
 var closePacket = []byte("1")
 
 // pingPacket and noopPacket are Engine.IO's ping and noop.

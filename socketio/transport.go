@@ -52,11 +52,10 @@ func (ss *session) ReadMessage(b []byte, max int64) ([]byte, error) {
 	return append(b, msg...), nil
 }
 
-// WriteMessage sends one packet the codec framed. On polling it waits
-// while the buffer is full; the gateway's WriteTimeout bounds that.
-func (ss *session) WriteMessage(b []byte) error {
-	return ss.send(append([]byte(nil), b...), nil)
-}
+// WriteMessage sends one packet the codec framed. On polling it queues a
+// copy of it, and waits while the buffer is full; the gateway's
+// WriteTimeout bounds that.
+func (ss *session) WriteMessage(b []byte) error { return ss.sendPacket(b, false, nil) }
 
 // Ping sends Engine.IO's ping and waits for the pong.
 func (ss *session) Ping(ctx context.Context) error {
