@@ -266,6 +266,34 @@ func TestFrontEndAdmitRefusals(t *testing.T) {
 	adm.Release()
 }
 
+// TestFrontEndExplicitTokenSkipsTokenSources: a token the front end read
+// itself is the one verified; the gateway's TokenSources are not read for
+// it, not even to be overruled.
+func TestFrontEndExplicitTokenSkipsTokenSources(t *testing.T) {
+	t.Parallel()
+	var extracts atomic.Int32
+	counting := wsgate.TokenSource{Name: "counting", Extract: func(*http.Request) (string, error) {
+		extracts.Add(1)
+		return "", wsgate.ErrNoToken
+	}}
+	e := newEnv(t, wsgate.Options{TokenSources: []wsgate.TokenSource{counting}}, 0)
+	adm, err := e.gw.Admit(frontRequest(testOrigin, ""), e.token("carol"))
+	if err != nil || adm.Principal().Subject != "carol" {
+		t.Fatalf("Admit with an explicit token = %v", err)
+	}
+	adm.Release()
+	if n := extracts.Load(); n != 0 {
+		t.Errorf("Admit with an explicit token read the TokenSources %d times, want 0", n)
+	}
+	// Without one, the sources are read as at the handshake.
+	if _, err := e.gw.Admit(frontRequest(testOrigin, ""), ""); err == nil {
+		t.Fatal("Admit without any token succeeded")
+	}
+	if n := extracts.Load(); n != 1 {
+		t.Errorf("Admit without a token read the TokenSources %d times, want 1", n)
+	}
+}
+
 // TestFrontEndShutdown: Shutdown closes a front end's connection with 1001
 // through its Transport, and Serve returns.
 func TestFrontEndShutdown(t *testing.T) {

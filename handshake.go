@@ -189,9 +189,9 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin, fro
 	if g.opts.Authenticator == nil {
 		return nil, nil
 	}
-	token, src, err := g.findToken(r)
-	if frontToken != "" {
-		token, src, err = frontToken, frontEndToken, nil
+	token, src, err := frontToken, frontEndToken, error(nil)
+	if frontToken == "" {
+		token, src, err = g.findToken(r)
 	}
 	switch {
 	case errors.Is(err, ErrNoToken):
