@@ -236,14 +236,15 @@ func (g *Gateway) Authenticate(r *http.Request) (*Principal, error) {
 	if g.opts.Authenticator == nil {
 		return nil, nil
 	}
-	if _, _, err := g.findToken(r); errors.Is(err, ErrNoToken) {
+	token, src, findErr := g.findToken(r)
+	if errors.Is(findErr, ErrNoToken) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
 	defer cancel()
 	var p *Principal
 	err := protect(func() (err error) {
-		p, err = g.authenticate(ctx, r, r.Header.Get("Origin"), "")
+		p, err = g.verifyFound(ctx, r.Header.Get("Origin"), token, src, findErr)
 		return err
 	})
 	return p, err

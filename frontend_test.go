@@ -418,6 +418,40 @@ func TestFrontEndAuthenticate(t *testing.T) {
 	if _, err := e.gw.Authenticate(frontRequest("", e.token("alice"))); !errors.As(err, &ge) || ge.Status != http.StatusForbidden {
 		t.Fatalf("cookie without Origin: Authenticate = %v, want 403", err)
 	}
+	// A token cookie present twice is refused, as at the handshake.
+	twice := frontRequest(testOrigin, e.token("alice"))
+	twice.Header.Add("Cookie", wsgate.DefaultTokenCookie+"="+e.token("bob"))
+	if _, err := e.gw.Authenticate(twice); !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.Message != "ambiguous token" {
+		t.Fatalf("token cookie twice: Authenticate = %v, want 401 \"ambiguous token\"", err)
+	}
+}
+
+// TestFrontEndAuthenticateReadsSourcesOnce: Authenticate reads the token
+// sources once, both to tell that there is no token and to find the one it
+// verifies.
+func TestFrontEndAuthenticateReadsSourcesOnce(t *testing.T) {
+	t.Parallel()
+	var extracts atomic.Int32
+	var token atomic.Value
+	token.Store("")
+	counting := wsgate.TokenSource{Name: "counting", Extract: func(*http.Request) (string, error) {
+		extracts.Add(1)
+		if tok := token.Load().(string); tok != "" {
+			return tok, nil
+		}
+		return "", wsgate.ErrNoToken
+	}}
+	e := newEnv(t, wsgate.Options{TokenSources: []wsgate.TokenSource{counting}}, 0)
+	if p, err := e.gw.Authenticate(frontRequest(testOrigin, "")); p != nil || err != nil {
+		t.Fatalf("no token: Authenticate = %v, %v; want nil, nil", p, err)
+	}
+	token.Store(e.token("alice"))
+	if p, err := e.gw.Authenticate(frontRequest(testOrigin, "")); err != nil || p == nil || p.Subject != "alice" {
+		t.Fatalf("Authenticate = %v, %v", p, err)
+	}
+	if n := extracts.Load(); n != 2 {
+		t.Errorf("two calls of Authenticate read the TokenSources %d times, want 2", n)
+	}
 }
 
 // TestFrontEndOptions: the options with their defaults filled in.
