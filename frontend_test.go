@@ -426,6 +426,26 @@ func TestFrontEndAuthenticate(t *testing.T) {
 	}
 }
 
+// TestFrontEndAuthenticatePanicking: Authenticate answers an authenticator
+// that panics as the handshake does: 500, the panic logged, not returned.
+func TestFrontEndAuthenticatePanicking(t *testing.T) {
+	t.Parallel()
+	gw, err := wsgate.New(wsgate.Options{
+		Origins: []string{testOrigin}, Logger: quietLogger(),
+		Authenticator: wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
+			panic("authenticator bug")
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := gw.Authenticate(frontRequest(testOrigin, "some-token"))
+	var ge *wsgate.Error
+	if p != nil || !errors.As(err, &ge) || ge.Status != http.StatusInternalServerError {
+		t.Errorf("Authenticate = %v, %v; want an *Error with status 500", p, err)
+	}
+}
+
 // TestFrontEndAuthenticateReadsSourcesOnce: Authenticate reads the token
 // sources once, both to tell that there is no token and to find the one it
 // verifies.
