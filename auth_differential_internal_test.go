@@ -34,6 +34,10 @@ import (
 // ParseWithClaims, with the parser options NewJWT used to give it: the size
 // cap, the same strict JSON walk of header and claims, then ParseWithClaims
 // with a key function doing the same checks, and the same classification.
+// Its parser options are spelt out here rather than taken from
+// validationOptions on purpose: an oracle that shared them would share
+// their mistakes (a check dropped there would pass here too), and
+// diffVerifiers sets every option they depend on.
 func referenceAuthenticate[T any, PT interface {
 	*T
 	jwt.Claims

@@ -3,6 +3,7 @@ package wsgate
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/rs/cors"
@@ -232,20 +233,30 @@ func (g *Gateway) CORS(next http.Handler) http.Handler {
 // error when the gateway has no Authenticator or r carries no token, and
 // the handshake's refusal (an *Error) for a token that does not verify. A
 // cookie token (Ambient) needs an Origin header, as at the handshake.
+//
+// It runs the Authenticator on the caller's goroutine, with a context that
+// ends at ConnectTimeout: an Authenticator that ignores it holds the call
+// until it returns. An Authenticator that panics is logged and answered
+// 500, as at the handshake.
 func (g *Gateway) Authenticate(r *http.Request) (*Principal, error) {
 	if g.opts.Authenticator == nil {
 		return nil, nil
 	}
-	if _, _, err := g.findToken(r); errors.Is(err, ErrNoToken) {
+	token, src, findErr := g.findToken(r)
+	if errors.Is(findErr, ErrNoToken) {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.opts.ConnectTimeout)
 	defer cancel()
 	var p *Principal
-	err := protect(func() (err error) {
-		p, err = g.authenticate(ctx, r, r.Header.Get("Origin"), "")
-		return err
-	})
+	var err error
+	if perr := protect(func() error {
+		p, err = g.verifyFound(ctx, r.Header.Get("Origin"), token, src, findErr)
+		return nil
+	}); perr != nil {
+		g.log.Error("wsgate: authenticator panicked", slog.Any("error", perr))
+		return nil, errInternal
+	}
 	return p, err
 }
 

@@ -266,6 +266,34 @@ func TestFrontEndAdmitRefusals(t *testing.T) {
 	adm.Release()
 }
 
+// TestFrontEndExplicitTokenSkipsTokenSources: a token the front end read
+// itself is the one verified; the gateway's TokenSources are not read for
+// it, not even to be overruled.
+func TestFrontEndExplicitTokenSkipsTokenSources(t *testing.T) {
+	t.Parallel()
+	var extracts atomic.Int32
+	counting := wsgate.TokenSource{Name: "counting", Extract: func(*http.Request) (string, error) {
+		extracts.Add(1)
+		return "", wsgate.ErrNoToken
+	}}
+	e := newEnv(t, wsgate.Options{TokenSources: []wsgate.TokenSource{counting}}, 0)
+	adm, err := e.gw.Admit(frontRequest(testOrigin, ""), e.token("carol"))
+	if err != nil || adm.Principal().Subject != "carol" {
+		t.Fatalf("Admit with an explicit token = %v", err)
+	}
+	adm.Release()
+	if n := extracts.Load(); n != 0 {
+		t.Errorf("Admit with an explicit token read the TokenSources %d times, want 0", n)
+	}
+	// Without one, the sources are read as at the handshake.
+	if _, err := e.gw.Admit(frontRequest(testOrigin, ""), ""); err == nil {
+		t.Fatal("Admit without any token succeeded")
+	}
+	if n := extracts.Load(); n != 1 {
+		t.Errorf("Admit without a token read the TokenSources %d times, want 1", n)
+	}
+}
+
 // TestFrontEndShutdown: Shutdown closes a front end's connection with 1001
 // through its Transport, and Serve returns.
 func TestFrontEndShutdown(t *testing.T) {
@@ -389,6 +417,60 @@ func TestFrontEndAuthenticate(t *testing.T) {
 	// A cookie without an Origin is refused, as at the handshake.
 	if _, err := e.gw.Authenticate(frontRequest("", e.token("alice"))); !errors.As(err, &ge) || ge.Status != http.StatusForbidden {
 		t.Fatalf("cookie without Origin: Authenticate = %v, want 403", err)
+	}
+	// A token cookie present twice is refused, as at the handshake.
+	twice := frontRequest(testOrigin, e.token("alice"))
+	twice.Header.Add("Cookie", wsgate.DefaultTokenCookie+"="+e.token("bob"))
+	if _, err := e.gw.Authenticate(twice); !errors.As(err, &ge) || ge.Status != http.StatusUnauthorized || ge.Message != "ambiguous token" {
+		t.Fatalf("token cookie twice: Authenticate = %v, want 401 \"ambiguous token\"", err)
+	}
+}
+
+// TestFrontEndAuthenticatePanicking: Authenticate answers an authenticator
+// that panics as the handshake does: 500, the panic logged, not returned.
+func TestFrontEndAuthenticatePanicking(t *testing.T) {
+	t.Parallel()
+	gw, err := wsgate.New(wsgate.Options{
+		Origins: []string{testOrigin}, Logger: quietLogger(),
+		Authenticator: wsgate.AuthenticatorFunc(func(context.Context, string) (*wsgate.Principal, error) {
+			panic("authenticator bug")
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := gw.Authenticate(frontRequest(testOrigin, "some-token"))
+	var ge *wsgate.Error
+	if p != nil || !errors.As(err, &ge) || ge.Status != http.StatusInternalServerError {
+		t.Errorf("Authenticate = %v, %v; want an *Error with status 500", p, err)
+	}
+}
+
+// TestFrontEndAuthenticateReadsSourcesOnce: Authenticate reads the token
+// sources once, both to tell that there is no token and to find the one it
+// verifies.
+func TestFrontEndAuthenticateReadsSourcesOnce(t *testing.T) {
+	t.Parallel()
+	var extracts atomic.Int32
+	var token atomic.Value
+	token.Store("")
+	counting := wsgate.TokenSource{Name: "counting", Extract: func(*http.Request) (string, error) {
+		extracts.Add(1)
+		if tok := token.Load().(string); tok != "" {
+			return tok, nil
+		}
+		return "", wsgate.ErrNoToken
+	}}
+	e := newEnv(t, wsgate.Options{TokenSources: []wsgate.TokenSource{counting}}, 0)
+	if p, err := e.gw.Authenticate(frontRequest(testOrigin, "")); p != nil || err != nil {
+		t.Fatalf("no token: Authenticate = %v, %v; want nil, nil", p, err)
+	}
+	token.Store(e.token("alice"))
+	if p, err := e.gw.Authenticate(frontRequest(testOrigin, "")); err != nil || p == nil || p.Subject != "alice" {
+		t.Fatalf("Authenticate = %v, %v", p, err)
+	}
+	if n := extracts.Load(); n != 2 {
+		t.Errorf("two calls of Authenticate read the TokenSources %d times, want 2", n)
 	}
 }
 

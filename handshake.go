@@ -189,11 +189,17 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request, origin, fro
 	if g.opts.Authenticator == nil {
 		return nil, nil
 	}
-	token, src, err := g.findToken(r)
-	if frontToken != "" {
-		token, src, err = frontToken, frontEndToken, nil
+	token, src, err := frontToken, frontEndToken, error(nil)
+	if frontToken == "" {
+		token, src, err = g.findToken(r)
 	}
-	switch {
+	return g.verifyFound(ctx, origin, token, src, err)
+}
+
+// verifyFound is authenticate once the token is found: token from src, or
+// findErr, the error of the search.
+func (g *Gateway) verifyFound(ctx context.Context, origin, token string, src TokenSource, findErr error) (*Principal, error) {
+	switch err := findErr; {
 	case errors.Is(err, ErrNoToken):
 		if g.opts.AllowAnonymous {
 			return nil, nil
