@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,21 +24,7 @@ func metricsChat(t *testing.T, vars map[string]string, broker wsgate.Broker) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
-	app, err := newChat(cfg, slog.New(slog.NewTextHandler(log, nil)), broker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := wsgatetest.NewServer(t, app.handler())
-	srv.Path = "/ws"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := app.gw.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return &testChat{app: app, srv: srv, log: log}
+	return serveTestChat(t, cfg, broker)
 }
 
 // getMetrics GETs /metrics over HTTP and returns the answer with its body.
