@@ -57,14 +57,18 @@ func (c *testChat) scrape(t *testing.T) map[string]*dto.MetricFamily {
 }
 
 // scrapeUntil scrapes until ready holds of the metrics (hooks run after
-// the answers the client sees), and returns the last scrape.
+// the answers the client sees), and returns a scrape begun after the one
+// that saw it hold.
 func (c *testChat) scrapeUntil(t *testing.T, what string, ready func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		families := c.scrape(t)
-		if ready(families) {
-			return families
+		if ready(c.scrape(t)) {
+			// A registry collects its metrics concurrently, so one
+			// scrape is no snapshot: the one that saw ready may have
+			// read other metrics before the hook that made it ready
+			// updated them. A scrape begun after it sees all of them.
+			return c.scrape(t)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 10s, /metrics still lacks %s", what)
