@@ -165,7 +165,9 @@ func (m *Metrics) Hooks() wsgate.Hooks {
 		},
 		ConnClosed: func(_ *wsgate.Conn, info wsgate.CloseInfo) {
 			// The close is counted before the gauge drops, so that a
-			// scrape that sees a connection gone also sees how it went.
+			// scrape begun after one that saw a connection gone also
+			// sees how it went. Not the same scrape: a registry
+			// collects its metrics concurrently.
 			m.connsClosed.WithLabelValues(strconv.Itoa(int(info.Status.Code))).Inc()
 			m.connDuration.Observe(info.Duration.Seconds())
 			m.queueAtClose.Observe(float64(info.QueueDepth))

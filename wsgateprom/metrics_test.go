@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +362,56 @@ func BenchmarkRoundTripMetrics(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOptionsBuckets: DurationBuckets and ConnectionBuckets replace the
+// default buckets of the event duration and connection lifetime
+// histograms.
+func TestOptionsBuckets(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	metrics, err := wsgateprom.New(reg, wsgateprom.Options{
+		DurationBuckets:   []float64{.2, 2},
+		ConnectionBuckets: []float64{30, 300},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := metrics.Hooks()
+	h.EventHandled(context.Background(), nil, wsgate.EventInfo{Event: "echo", Outcome: wsgate.OutcomeOK, Duration: time.Second})
+	h.ConnOpened(nil)
+	h.ConnClosed(nil, wsgate.CloseInfo{Status: wsgate.CloseStatus{Code: wsgate.StatusNormalClosure}, Duration: time.Minute})
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		bounds []float64
+		counts []uint64 // cumulative
+	}{
+		{"wsgate_event_duration_seconds", []float64{.2, 2}, []uint64{0, 1}},
+		{"wsgate_connection_duration_seconds", []float64{30, 300}, []uint64{0, 1}},
+	} {
+		var hist *dto.Histogram
+		for _, f := range families {
+			if f.GetName() == tt.name && len(f.GetMetric()) == 1 {
+				hist = f.GetMetric()[0].GetHistogram()
+			}
+		}
+		if hist == nil {
+			t.Errorf("no single %s", tt.name)
+			continue
+		}
+		var bounds []float64
+		var counts []uint64
+		for _, b := range hist.GetBucket() {
+			bounds, counts = append(bounds, b.GetUpperBound()), append(counts, b.GetCumulativeCount())
+		}
+		if !slices.Equal(bounds, tt.bounds) || !slices.Equal(counts, tt.counts) {
+			t.Errorf("%s: buckets %v holding %v, want %v holding %v", tt.name, bounds, counts, tt.bounds, tt.counts)
+		}
 	}
 }

@@ -40,6 +40,13 @@ type testChat struct {
 func newTestChat(t *testing.T, broker wsgate.Broker) *testChat {
 	t.Helper()
 	cfg := config{addr: "127.0.0.1:8090", frontendHost: testOrigin, secret: testSecret, shutdownTimeout: 10 * time.Second}
+	return serveTestChat(t, cfg, broker)
+}
+
+// serveTestChat serves in memory the chat of cfg, logging to a buffer, and
+// shuts its gateway down when the test ends.
+func serveTestChat(t *testing.T, cfg config, broker wsgate.Broker) *testChat {
+	t.Helper()
 	log := &syncBuffer{}
 	app, err := newChat(cfg, slog.New(slog.NewTextHandler(log, nil)), broker)
 	if err != nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,21 +24,7 @@ func metricsChat(t *testing.T, vars map[string]string, broker wsgate.Broker) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
-	app, err := newChat(cfg, slog.New(slog.NewTextHandler(log, nil)), broker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := wsgatetest.NewServer(t, app.handler())
-	srv.Path = "/ws"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := app.gw.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return &testChat{app: app, srv: srv, log: log}
+	return serveTestChat(t, cfg, broker)
 }
 
 // getMetrics GETs /metrics over HTTP and returns the answer with its body.
@@ -73,14 +57,18 @@ func (c *testChat) scrape(t *testing.T) map[string]*dto.MetricFamily {
 }
 
 // scrapeUntil scrapes until ready holds of the metrics (hooks run after
-// the answers the client sees), and returns the last scrape.
+// the answers the client sees), and returns a scrape begun after the one
+// that saw it hold.
 func (c *testChat) scrapeUntil(t *testing.T, what string, ready func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		families := c.scrape(t)
-		if ready(families) {
-			return families
+		if ready(c.scrape(t)) {
+			// A registry collects its metrics concurrently, so one
+			// scrape is no snapshot: the one that saw ready may have
+			// read other metrics before the hook that made it ready
+			// updated them. A scrape begun after it sees all of them.
+			return c.scrape(t)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after 10s, /metrics still lacks %s", what)

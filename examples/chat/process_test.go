@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,6 +322,47 @@ func TestProcessesOnRedis(t *testing.T) {
 	}
 	if code, _ := bob2.waitClosed(); code != 1001 {
 		t.Errorf("bob's socket closed with %d at shutdown, want 1001", code)
+	}
+}
+
+// TestProcessShutdownTimeout: a socket that stops mid-frame holds the
+// shutdown until SHUTDOWN_TIMEOUT, which then drops it; the program says
+// so and still exits 0, as its documentation promises.
+func TestProcessShutdownTimeout(t *testing.T) {
+	needLoopback(t)
+	t.Parallel()
+	p := startChat(t, browsertest.Build(t, "."), "SHUTDOWN_TIMEOUT=1s")
+	ck := loginHTTP(t, p, "alice")
+
+	// Upgrade by hand, then send the header of a text frame announcing
+	// 2^40 bytes and 100 of them: the gateway's read waits mid-frame and
+	// the close handshake cannot complete.
+	addr := strings.TrimPrefix(p.URL, "http://")
+	nc, err := net.DialTimeout("tcp", addr, waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: MDEyMzQ1Njc4OWFiY2RlZg==\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s\r\n\r\n",
+		addr, p.URL, ck.String())
+	_ = nc.SetReadDeadline(time.Now().Add(waitFor))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	frame := []byte{0x81, 0x80 | 127}
+	frame = binary.BigEndian.AppendUint64(frame, 1<<40)
+	frame = append(frame, 1, 2, 3, 4) // the mask key
+	if _, err := nc.Write(append(frame, make([]byte, 100)...)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := p.Stop(syscall.SIGTERM, waitFor); err != nil {
+		t.Fatalf("%v, want exit 0\n%s", err, p.Output())
+	}
+	if out := p.Output(); !strings.Contains(out, "connections still open at SHUTDOWN_TIMEOUT were dropped") {
+		t.Errorf("output does not report the dropped connection:\n%s", out)
 	}
 }
 

@@ -14,11 +14,14 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Chromium returns the path of a Chromium or Chrome binary. Without one it
-// skips the test, unless CI is "true": CI installs Chromium, so a missing
-// binary there is a failure.
+// Chromium returns the path of a Chromium or Chrome binary. Under -short
+// it skips the test, and without one too, unless CI is "true": CI installs
+// Chromium, so a missing binary there is a failure.
 func Chromium(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("browsertest: -short: starts no browser")
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if path, err := exec.LookPath(name); err == nil {
 			return path

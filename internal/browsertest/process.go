@@ -18,10 +18,13 @@ import (
 
 // Build builds the Go program pkg (an import path, or a directory such as
 // ".") into the test's temporary directory and returns the binary's path.
-// It skips the test when there is no go command, and fails it under
-// CI=true.
+// It skips the test under -short, and when there is no go command (which
+// fails it under CI=true).
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("browsertest: -short: does not build %s", pkg)
+	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

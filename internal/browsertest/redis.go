@@ -14,14 +14,17 @@ import (
 
 // StartRedis starts a redis-server child process on a free loopback port,
 // with an empty data directory and no persistence, and returns its
-// address. It is killed, and waited for, when the test ends. Without a
-// redis-server binary the test is skipped, unless CI is "true": CI
-// installs it, so a missing one there is a failure.
+// address. It is killed, and waited for, when the test ends. Under -short
+// the test is skipped, and without a redis-server binary too, unless CI is
+// "true": CI installs it, so a missing one there is a failure.
 //
 // It speaks to the server with a bare PING, so that the core module needs
 // no Redis client.
 func StartRedis(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("browsertest: -short: starts no redis-server")
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
