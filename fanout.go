@@ -258,8 +258,8 @@ func (o *fanoutOp) frameFor(c *Conn) *frame {
 // close, so no connection's socket holds it, and no member list is copied.
 func (g *Gateway) fanout(s selection, o fanoutOp) {
 	if s.all {
-		g.connsMu.Lock()
-		defer g.connsMu.Unlock()
+		g.connsMu.RLock()
+		defer g.connsMu.RUnlock()
 		for c := range g.conns {
 			if !s.excepted(c) {
 				o.apply(c)

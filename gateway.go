@@ -46,8 +46,8 @@ type Gateway struct {
 	routesMu sync.Mutex // serialises registrations
 	routes   atomic.Pointer[map[string]*route]
 
-	admission admission // connection counts, live sessions, the shutdown flag
-	connsMu   sync.Mutex
+	admission admission    // connection counts, live sessions, the shutdown flag
+	connsMu   sync.RWMutex // written by track and untrack; read by broadcasts, which may overlap
 	conns     map[*Conn]struct{}
 	hub       hub // rooms and subjects
 
@@ -253,8 +253,8 @@ func (g *Gateway) unsubscribe() {
 
 // Len returns the number of open connections.
 func (g *Gateway) Len() int {
-	g.connsMu.Lock()
-	defer g.connsMu.Unlock()
+	g.connsMu.RLock()
+	defer g.connsMu.RUnlock()
 	return len(g.conns)
 }
 
@@ -283,8 +283,8 @@ func (g *Gateway) untrack(c *Conn) {
 }
 
 func (g *Gateway) snapshot() []*Conn {
-	g.connsMu.Lock()
-	defer g.connsMu.Unlock()
+	g.connsMu.RLock()
+	defer g.connsMu.RUnlock()
 	out := make([]*Conn, 0, len(g.conns))
 	for c := range g.conns {
 		out = append(out, c)
