@@ -532,3 +532,48 @@ func TestFrontEndOpener(t *testing.T) {
 		t.Fatalf("calls %v, want Open then OnConnect", order)
 	}
 }
+
+// laxCodec is arrayCodec without its check of the event name: whatever
+// string the client sends is the name.
+type laxCodec struct{ arrayCodec }
+
+func (c *laxCodec) Decode(msg []byte) (wsgate.Inbound, error) {
+	var parts []json.RawMessage
+	var name string
+	if json.Unmarshal(msg, &parts) != nil || len(parts) != 3 || json.Unmarshal(parts[0], &name) != nil {
+		return wsgate.Inbound{}, &wsgate.DecodeError{Reason: "not an event array"}
+	}
+	id, err := strconv.ParseInt(string(parts[2]), 10, 64)
+	if err != nil {
+		return wsgate.Inbound{}, &wsgate.DecodeError{Reason: "bad id"}
+	}
+	return wsgate.Inbound{Event: []byte(name), Data: parts[1], ID: id, HasID: true}, nil
+}
+
+// TestFrontEndCodecEventNames: a codec's event name is held to the wire
+// envelope's rules (not empty, no control characters, at most 128 bytes):
+// one that breaks them is answered BAD_REQUEST, the connection goes on.
+func TestFrontEndCodecEventNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, wsgate.Options{}, 0)
+	e.gw.Handle("who", func(c *wsgate.Context) (any, error) { return c.Principal().Subject, nil }, wsgate.HandlerOptions{})
+	tr, _ := serveFront(t, e.gw, &laxCodec{}, frontRequest(testOrigin, e.token("alice")), "")
+
+	for i, tc := range []struct{ name, message string }{
+		{"", "invalid event"},
+		{"a\u0001b", "invalid event"},
+		{"\u0085", "invalid event"},
+		{strings.Repeat("n", 129), "event name too long"},
+	} {
+		name, _ := json.Marshal(tc.name)
+		tr.in <- fmt.Appendf(nil, `[%s,null,%d]`, name, i)
+		want := fmt.Sprintf(`["nack",%d,{"status":"error","message":%q,"code":"BAD_REQUEST"`, i, tc.message)
+		if got := tr.next(t); !strings.HasPrefix(got, want) {
+			t.Fatalf("event name %q answered %s, want %s…", tc.name, got, want)
+		}
+	}
+	tr.in <- []byte(`["who",null,9]`)
+	if got, want := tr.next(t), `["ack",9,"alice"]`; got != want {
+		t.Fatalf("after the refused names: %s, want %s", got, want)
+	}
+}

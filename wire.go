@@ -240,7 +240,22 @@ func (c *Conn) decode(msg []byte) (Inbound, error) {
 	if c.codec == nil {
 		return decodeEnvelope(msg)
 	}
-	return c.codec.Decode(msg)
+	in, err := c.codec.Decode(msg)
+	if err != nil {
+		return in, err
+	}
+	// A codec is outside code: the name it gives is held to the rules of
+	// the wire envelope's (see Inbound.Event), which routing relies on.
+	var reason string
+	switch {
+	case len(in.Event) == 0 || hasControl(in.Event):
+		reason = reasonInvalidEvent
+	case len(in.Event) > maxEventLen:
+		reason = reasonEventTooLong
+	default:
+		return in, nil
+	}
+	return Inbound{}, &DecodeError{Reason: reason, ID: in.ID, HasID: in.HasID}
 }
 
 // sendError answers request id (or, without one, emits the "exception"
