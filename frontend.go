@@ -103,8 +103,9 @@ type ExceptionOnErrorAck interface {
 // Inbound is one event decoded from a peer's message.
 type Inbound struct {
 	// Event is the event name: not empty, at most 128 bytes, free of
-	// control characters. Names beginning with "$" are the protocol's own
-	// (such as "$refresh").
+	// control characters; the gateway answers a name that is not as it
+	// answers a DecodeError (BAD_REQUEST). Names beginning with "$" are the
+	// protocol's own (such as "$refresh").
 	Event []byte
 	// Data is the event's raw JSON value, nil when it had none.
 	Data []byte
