@@ -29,12 +29,15 @@ type redisServer struct {
 }
 
 // startRedis starts a redis-server for the test and stops it at cleanup.
-// Without a redis-server it skips the test, except under CI (CI=true),
-// where it fails it. A persistent server writes every change to its
+// Under -short it skips the test; without a redis-server too, except under
+// CI (CI=true), where it fails it. A persistent server writes every change to its
 // append-only file before answering (appendfsync always), so a restart
 // keeps everything it acknowledged; the others keep nothing.
 func startRedis(t testing.TB, persistent bool) *redisServer {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: does not start redis-server")
+	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server not installed (CI=true: .ci/run installs it)")

@@ -53,10 +53,13 @@ type nodeClient struct {
 	stderr  strings.Builder
 }
 
-// needNode skips the test when node or the installed client is missing,
-// unless CI=true.
+// needNode skips the test under -short, and when node or the installed
+// client is missing, unless CI=true.
 func needNode(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: does not run node")
+	}
 	node, err := exec.LookPath("node")
 	if err == nil {
 		_, err = os.Stat(filepath.Join(nodeDir, "node_modules", "socket.io-client", "package.json"))

@@ -125,6 +125,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *conns <= 0 {
 		return errors.New("-c must be at least 1")
 	}
+	if *roomSize <= 0 {
+		return errors.New("-room-size must be at least 1")
+	}
 	offer, err := parseCompression(*compress)
 	if err != nil {
 		return err
@@ -211,6 +214,9 @@ func compareMain(ctx context.Context, fs *flag.FlagSet, args []string, stdout, s
 		if !slices.Contains([]string{"rt", "handshake", "fanout", "idle"}, m) {
 			return fmt.Errorf("-modes: no run %q", m)
 		}
+	}
+	if cfg.RoomSize < 1 {
+		return errors.New("-room-size must be at least 1")
 	}
 	if cfg.Rounds < 1 || cfg.Dialers < 1 {
 		return errors.New("-rounds and -dialers must be at least 1")

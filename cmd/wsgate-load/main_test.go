@@ -391,6 +391,16 @@ func TestRunFlags(t *testing.T) {
 			t.Errorf("run %q: no error", args)
 		}
 	}
+	// Rooms of no member would silently become one room of everyone.
+	for _, args := range [][]string{
+		{"fanout", "-url", "ws://x", "-room-size", "0"},
+		{"compare", "-room-size", "-1"},
+	} {
+		err := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "-room-size") {
+			t.Errorf("run %q: %v, want an error about -room-size", args, err)
+		}
+	}
 }
 
 // TestRunRoundTrips runs the command's rt mode end to end, with JSON out.
