@@ -207,6 +207,17 @@ type Opener interface {
 // with the gateway's CORS headers, and tied to the principal that opened
 // the connection.
 
+// Refuse answers r, a front end's handshake request that the gateway or
+// the front end refused, as the gateway answers its own: err's status
+// (403 when it has none) with a JSON body {"status":"error","message":…,
+// "code":…} and its Data, WWW-Authenticate with a 401, Retry-After with a
+// 503 or 429, no caching. An err that is not an *Error is answered as an
+// internal error, its text never sent. The refusal is reported to
+// Hooks.HandshakeRefused, as the gateway's own are.
+func (g *Gateway) Refuse(w http.ResponseWriter, r *http.Request, err error) {
+	g.refuse(w, r, err)
+}
+
 // CheckOrigin applies the gateway's origin policy to r as the handshake
 // does: nil when r's Origin is allowed, or missing and AllowMissingOrigin
 // is set; otherwise the handshake's refusal, an *Error with status 403.

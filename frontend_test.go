@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -575,5 +576,44 @@ func TestFrontEndCodecEventNames(t *testing.T) {
 	tr.in <- []byte(`["who",null,9]`)
 	if got, want := tr.next(t), `["ack",9,"alice"]`; got != want {
 		t.Fatalf("after the refused names: %s, want %s", got, want)
+	}
+}
+
+// TestFrontEndRefuse: a front end's refusal is answered as the gateway's
+// own (status, JSON body with its data, headers) and reported to
+// HandshakeRefused; an error that is not an *Error leaks nothing.
+func TestFrontEndRefuse(t *testing.T) {
+	t.Parallel()
+	var refused []wsgate.Refusal
+	var mu sync.Mutex
+	e := newEnv(t, wsgate.Options{Hooks: wsgate.Hooks{HandshakeRefused: func(_ *http.Request, info wsgate.Refusal) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused = append(refused, info)
+	}}}, 0)
+
+	w := httptest.NewRecorder()
+	e.gw.Refuse(w, frontRequest(testOrigin, ""), &wsgate.Error{Status: http.StatusUnauthorized, Code: "EXPIRED",
+		Message: "come back", Data: map[string]int{"retry": 3}})
+	if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" ||
+		w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("refusal answered %d %v", w.Code, w.Header())
+	}
+	if got, want := strings.TrimSpace(w.Body.String()), `{"status":"error","message":"come back","code":"EXPIRED","data":{"retry":3}}`; got != want {
+		t.Fatalf("body %s, want %s", got, want)
+	}
+
+	w = httptest.NewRecorder()
+	e.gw.Refuse(w, frontRequest(testOrigin, ""), errors.New("database password is hunter2"))
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "hunter2") ||
+		!strings.Contains(w.Body.String(), `"message":"Internal server error"`) {
+		t.Fatalf("a plain error answered %d %s", w.Code, w.Body)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []wsgate.Refusal{{Status: 401, Code: "EXPIRED"}, {Status: 500, Code: wsgate.CodeInternal}}
+	if !slices.Equal(refused, want) {
+		t.Fatalf("HandshakeRefused saw %+v, want %+v", refused, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -503,5 +504,31 @@ func TestConnectAttempts(t *testing.T) {
 	}
 	if status, _ := p.request(http.MethodGet, p.url(), ""); status != http.StatusBadRequest {
 		t.Fatalf("the session survived: %d", status)
+	}
+}
+
+// TestHandshakeRefusalsReported: a handshake the front end refuses before
+// any session exists is answered and reported as the gateway's own
+// refusals are (Gateway.Refuse): the JSON body with its code, and
+// Hooks.HandshakeRefused.
+func TestHandshakeRefusalsReported(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var refused []wsgate.Refusal
+	e := newEnv(t, wsgate.Options{Hooks: wsgate.Hooks{HandshakeRefused: func(_ *http.Request, info wsgate.Refusal) {
+		mu.Lock()
+		defer mu.Unlock()
+		refused = append(refused, info)
+	}}}, socketio.Options{})
+	srv := wsgatetest.NewServer(t, e.mux)
+	c := &pollClient{t: t, hc: srv.HTTPClient(), base: memBase, origin: "https://evil.example"}
+	status, body := c.request(http.MethodGet, memBase, "")
+	if status != http.StatusForbidden || !strings.Contains(body, `"message":"origin not allowed","code":"`+wsgate.CodeOriginNotAllowed+`"`) {
+		t.Fatalf("refused origin's handshake answered %d %q", status, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []wsgate.Refusal{{Status: http.StatusForbidden, Code: wsgate.CodeOriginNotAllowed}}; !slices.Equal(refused, want) {
+		t.Fatalf("HandshakeRefused saw %+v, want %+v", refused, want)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -137,7 +136,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			engineError(w, errUnknownSID)
 			return
 		}
-		writeRefusal(w, err)
+		s.gw.Refuse(w, r, err)
 		return
 	}
 	if q.Get("EIO") != "4" {
@@ -184,7 +183,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	}
 	ss, err := s.open(r, transport == "polling")
 	if err != nil {
-		writeRefusal(w, err)
+		s.gw.Refuse(w, r, err)
 		return
 	}
 	if transport == "websocket" {
@@ -305,34 +304,3 @@ var (
 	errClosed          = &wsgate.Error{Status: http.StatusServiceUnavailable, Code: wsgate.CodeUnavailable, Message: "shutting down"}
 	errTooManySessions = &wsgate.Error{Status: http.StatusServiceUnavailable, Code: wsgate.CodeUnavailable, Message: "too many connections"}
 )
-
-// writeRefusal answers a refused handshake as the gateway does: err's
-// status with {"status":"error","message":…,"code":…}.
-func writeRefusal(w http.ResponseWriter, err error) {
-	var e *wsgate.Error
-	if !errors.As(err, &e) {
-		e = &wsgate.Error{Status: http.StatusInternalServerError, Code: wsgate.CodeInternal, Message: "Internal server error"}
-	}
-	status := e.Status
-	if status == 0 {
-		status = http.StatusForbidden
-	}
-	body, _ := json.Marshal(struct {
-		Status  string `json:"status"`
-		Message string `json:"message"`
-		Code    string `json:"code,omitempty"`
-	}{"error", e.Message, e.Code})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	switch status {
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
-		h.Set("Retry-After", "5")
-	case http.StatusUnauthorized:
-		h.Set("WWW-Authenticate", `Bearer realm="wsgate"`)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
