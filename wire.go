@@ -5,7 +5,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/internal/wsio"
 )
 
 // Wire protocol v1, server to client (see the README):
@@ -79,7 +80,7 @@ func (p *framePool) put(f *frame) {
 // v1, up to where its data goes; the message ends with the data and '}'.
 func appendEventHead(b []byte, event string) []byte {
 	b = append(b, `{"event":`...)
-	b = appendString(b, event)
+	b = wsio.AppendString(b, event)
 	return append(b, `,"data":`...)
 }
 
@@ -180,19 +181,6 @@ func appendJSON(b []byte, v any) (out []byte, err error) {
 		return b, err
 	}
 	return append(b, enc...), nil
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			enc, _ := json.Marshal(s)
-			return append(b, enc...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // rawOrNull returns data as raw JSON, null when absent.

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsgate/wsgate"
+	"github.com/wsgate/wsgate/internal/wsio"
 )
 
 // Socket.IO v5 packets travel in Engine.IO "message" packets (type '4'):
@@ -37,7 +38,7 @@ func (*codec) ExceptionOnErrorAck() bool { return true }
 
 func (*codec) AppendEvent(b []byte, event string, data []byte) []byte {
 	b = append(b, `42[`...)
-	b = appendString(b, event)
+	b = wsio.AppendString(b, event)
 	if len(data) > 0 {
 		b = append(b, ',')
 		b = append(b, data...)
@@ -245,19 +246,6 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // connectPacket is the answer to an accepted CONNECT: the socket's id.
 func connectPacket(sid string) []byte {
 	return []byte(`40{"sid":"` + sid + `"}`)
@@ -301,6 +289,6 @@ func closeEvent(code wsgate.StatusCode, reason string) []byte {
 	b := []byte(`42["$close",{"code":`)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"reason":`...)
-	b = appendString(b, reason)
+	b = wsio.AppendString(b, reason)
 	return append(b, "}]"...)
 }

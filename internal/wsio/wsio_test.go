@@ -2,6 +2,7 @@ package wsio
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -58,5 +59,26 @@ func TestReadAtMost(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := ReadAtMost(nil, io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(boom)), 10); !errors.Is(err, boom) {
 		t.Errorf("a read error = %v, want it returned", err)
+	}
+}
+
+// TestAppendString: every string comes back as a JSON string that decodes
+// to it, written between quotes as it is when nothing needs escaping.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "chat", "a<b&c>", `say "hi"`, `back\slash`, "tab\there", "\x00\x1f", "é", "\u2028", "bad \xff utf-8"} {
+		b := AppendString([]byte("x:"), s)
+		if !bytes.HasPrefix(b, []byte("x:")) {
+			t.Fatalf("%q: prefix lost: %s", s, b)
+		}
+		var got string
+		if err := json.Unmarshal(b[2:], &got); err != nil {
+			t.Fatalf("%q: %s is not a JSON string: %v", s, b[2:], err)
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); got != want {
+			t.Fatalf("%q: decodes to %q", s, got)
+		}
+	}
+	if got := string(AppendString(nil, "a<b")); got != `"a<b"` {
+		t.Fatalf("a name with nothing to escape written as %s", got)
 	}
 }
